@@ -1,0 +1,34 @@
+# The README's commands. `make run` and `make test` each set everything up first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup run test test-fast lab clean
+
+# pip resolves a matching torch/torchvision pair from requirements.txt (see the comment there).
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## The main job: the Great Wave painted onto the Chicago skyline, written to outputs/.
+run: $(STAMP)
+	$(PY) -m nstyle_helpers transfer --content chicago --style great_wave
+
+## Every test: package, command line and all notebooks under nbval (random weights, quick mode).
+test: $(STAMP)
+	$(PY) -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 --doctest-modules nstyle_helpers tests notebooks
+
+## Only the package and command-line tests (no notebooks).
+test-fast: $(STAMP)
+	$(PY) -m pytest --doctest-modules nstyle_helpers tests
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache

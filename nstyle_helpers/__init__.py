@@ -1,0 +1,48 @@
+"""nstyle_helpers: the helper package of the nstyle notebooks (Gatys et al., neural style).
+
+The pipeline, one module per concept, each depending only on those above it:
+
+==============  ================================================================
+``images``      files ↔ (N, 3, H, W) tensors in [0, 1]; white noise
+``examples``    the example images by name (manifest, download, sha256, cache)
+``features``    VGG19 layer names and the frozen, truncated feature extractor
+``weights``     where VGG19's weights come from (torchvision, a file, random)
+``losses``      the article's losses as pure functions
+``objective``   features + losses + weights → named loss terms for a batch
+``optimize``    one Adam / L-BFGS loop with history, snapshots, progress bar
+``defaults``    default settings for torchvision's weights, and their derivation
+``transfer``    the paper's experiments: style transfer and reconstructions
+``cli``         the command line
+==============  ================================================================
+
+Nothing heavy runs at import: no network is built and no weights are loaded until asked.
+"""
+
+from .defaults import quick_mode, quick_or, tutorial_equivalent_weights
+from .devices import resolve_device
+from .errors import (DeviceError, DivergedError, ImageError, ImageTooSmallError, LayerError,
+                     NstyleError, OutputError, WeightsError)
+from .examples import example_image_path, example_names
+from .features import (CONTENT_LAYER, CONTENT_LAYERS_FIG1, STYLE_LAYERS, VGG19_LAYERS,
+                       VGG19Features, feature_shape, style_layer_sets)
+from .images import load_image, save_image, to_pil, white_noise
+from .losses import (combined_loss, content_loss, gram_matrix, pixel_loss, style_layer_loss,
+                     total_variation)
+from .objective import Objective
+from .optimize import OptimizationResult, optimize
+from .transfer import RunConfig, TransferConfig, reconstruct_content, reconstruct_style, \
+    style_transfer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CONTENT_LAYER", "CONTENT_LAYERS_FIG1", "STYLE_LAYERS", "VGG19_LAYERS",
+    "DeviceError", "DivergedError", "ImageError", "ImageTooSmallError", "LayerError",
+    "NstyleError", "OutputError", "WeightsError",
+    "Objective", "OptimizationResult", "RunConfig", "TransferConfig", "VGG19Features",
+    "combined_loss", "content_loss", "example_image_path", "example_names", "feature_shape",
+    "gram_matrix", "load_image", "optimize", "pixel_loss", "quick_mode", "quick_or",
+    "reconstruct_content", "reconstruct_style", "resolve_device", "save_image",
+    "style_layer_loss", "style_layer_sets", "style_transfer", "to_pil", "total_variation",
+    "tutorial_equivalent_weights", "white_noise",
+]

@@ -1,0 +1,230 @@
+"""The command line: ``python -m nstyle_helpers transfer|reconstruct`` (or ``nstyle``).
+
+Every mistake a user can make gets exit status 2 and one line on stderr saying what is
+wrong and what to do, before any long computation where possible; the output file is only
+ever written whole (see :func:`nstyle_helpers.images.save_image`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+from .defaults import default_size, default_steps
+from .devices import resolve_device
+from .errors import NstyleError
+from .examples import image_path
+from .features import CONTENT_LAYER, STYLE_LAYERS, check_layer_names
+from .images import check_output_path, load_image, resize, save_image
+from .optimize import DEFAULT_LR, OPTIMIZERS
+from .transfer import RunConfig, TransferConfig, reconstruct_content, reconstruct_style, \
+    style_transfer
+
+__all__ = ["main"]
+
+PROG = "nstyle"
+OUTPUT_DIR = Path("outputs")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (exit 2), not usage text plus the error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def _float(text: str, *, allow_zero: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise argparse.ArgumentTypeError(
+            f"{text} must be a {'non-negative' if allow_zero else 'positive'} number")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    return _float(text, allow_zero=False)
+
+
+def _non_negative_float(text: str) -> float:
+    return _float(text, allow_zero=True)
+
+
+def _layer_list(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    run = parser.add_argument_group("run")
+    run.add_argument("-o", "--output", type=Path,
+                     help="PNG/JPEG file to write (default: a new file in outputs/)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace --output if it exists (otherwise that is an error)")
+    run.add_argument("--size", type=_positive_int,
+                     help="longer side in pixels (default: 512 on a GPU, 384 on a CPU)")
+    run.add_argument("--steps", type=_positive_int,
+                     help="optimiser steps (default: 500 on a GPU, 300 on a CPU); with "
+                          "L-BFGS one step is one iteration")
+    run.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs",
+                     help="lbfgs (the paper, default) or adam (the article)")
+    run.add_argument("--lr", type=_positive_float,
+                     help=f"learning rate (default: {DEFAULT_LR['lbfgs']:g} for lbfgs, "
+                          f"{DEFAULT_LR['adam']:g} for adam, in [0, 1] pixel units)")
+    run.add_argument("--pooling", choices=("max", "avg"), default="max",
+                     help="max (what VGG19 was trained with, default) or avg (the paper)")
+    run.add_argument("--seed", type=int, default=0, help="seed of the white noise (default 0)")
+    run.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps; "
+                                      "or set NSTYLE_DEVICE")
+    run.add_argument("--weights", help="imagenet (default: torchvision's download), random "
+                                       "(tests only), or a VGG19 state dict file; or set "
+                                       "NSTYLE_WEIGHTS")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Neural style transfer (Gatys et al.) with VGG19.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    transfer = commands.add_parser(
+        "transfer", help="paint a style image onto a content image",
+        description="Paint STYLE onto CONTENT. Images are example names "
+                    "(chicago, great_wave, starry_night, tubingen) or file paths.")
+    transfer.add_argument("--content", default="chicago", help="content image (default chicago)")
+    transfer.add_argument("--style", default="great_wave", help="style image (default great_wave)")
+    transfer.add_argument("--content-weight", type=_positive_float,
+                          help="alpha (default: the PyTorch tutorial's weight converted to the "
+                               "article's formulas, see nstyle_helpers/defaults.py)")
+    transfer.add_argument("--style-weight", type=_positive_float, help="beta (default: likewise)")
+    transfer.add_argument("--tv-weight", type=_non_negative_float, default=0.0,
+                          help="total-variation weight (default 0)")
+    transfer.add_argument("--content-layer", default=CONTENT_LAYER,
+                          help=f"content layer l_c (default {CONTENT_LAYER})")
+    transfer.add_argument("--style-layers", type=_layer_list, default=STYLE_LAYERS,
+                          help="comma-separated style layers (default " + ",".join(STYLE_LAYERS) + ")")
+    transfer.add_argument("--init", default="content",
+                          help="starting image: content (default), noise, or an image path")
+    _add_run_options(transfer)
+
+    reconstruct = commands.add_parser(
+        "reconstruct", help="reconstruct an image from white noise from one layer's content "
+                            "or from a layer set's style",
+        description="Reconstruct IMAGE from white noise: its content at one layer "
+                    "(--content-layer) or its style over a layer set (--style-layers).")
+    reconstruct.add_argument("--image", default="starry_night",
+                             help="image to reconstruct (default starry_night)")
+    which = reconstruct.add_mutually_exclusive_group(required=True)
+    which.add_argument("--content-layer", help="reconstruct the content seen by this layer")
+    which.add_argument("--style-layers", type=_layer_list,
+                       help="reconstruct the style seen by these comma-separated layers")
+    _add_run_options(reconstruct)
+    return parser
+
+
+def _default_output(stem: str) -> Path:
+    # Without --output we never overwrite: pick the first free name in outputs/.
+    OUTPUT_DIR.mkdir(exist_ok=True)
+    candidate, n = OUTPUT_DIR / f"{stem}.png", 2
+    while candidate.exists():
+        candidate, n = OUTPUT_DIR / f"{stem}-{n}.png", n + 1
+    return candidate
+
+
+def _name(argument: str) -> str:
+    return Path(argument).stem
+
+
+def _run_transfer(args, device, size, steps, progress):
+    check_layer_names([args.content_layer, *args.style_layers])
+    content = load_image(image_path(args.content, progress=progress), size=size).to(device)
+    style = load_image(image_path(args.style, progress=progress), size=size).to(device)
+    init = None
+    if args.init not in ("content", "noise"):
+        init = resize(load_image(image_path(args.init, progress=progress)),
+                      tuple(content.shape[-2:])).to(device)
+    config = TransferConfig(
+        content_layer=args.content_layer, style_layers=args.style_layers,
+        content_weight=args.content_weight, style_weight=args.style_weight,
+        tv_weight=args.tv_weight, init="content" if init is not None else args.init,
+        optimizer=args.optimizer, steps=steps, lr=args.lr, seed=args.seed,
+        pooling=args.pooling, weights=args.weights)
+    return style_transfer(content, style, config, init=init, progress=progress)
+
+
+def _run_reconstruct(args, device, size, steps, progress):
+    image = load_image(image_path(args.image, progress=progress), size=size).to(device)
+    config = RunConfig(optimizer=args.optimizer, steps=steps, lr=args.lr, seed=args.seed,
+                       pooling=args.pooling, weights=args.weights)
+    if args.content_layer:
+        layers = check_layer_names([args.content_layer])
+        return reconstruct_content(image, layers, config, progress=progress)
+    layers = check_layer_names(args.style_layers)
+    return reconstruct_style(image, [layers], config, progress=progress)
+
+
+def _output_stem(args) -> str:
+    if args.command == "transfer":
+        return f"{_name(args.content)}_{_name(args.style)}"
+    if args.content_layer:
+        return f"{_name(args.image)}_content_{args.content_layer}"
+    return f"{_name(args.image)}_style_{'+'.join(args.style_layers)}"
+
+
+def run(args: argparse.Namespace) -> int:
+    device = resolve_device(args.device)
+    size = args.size or default_size(device)
+    steps = args.steps or default_steps(device)
+    progress = not args.quiet
+    # Check the output before the long run, so a bad path costs seconds, not minutes.
+    output = (check_output_path(args.output, overwrite=args.overwrite) if args.output
+              else _default_output(_output_stem(args)))
+    runner = _run_transfer if args.command == "transfer" else _run_reconstruct
+    result = runner(args, device, size, steps, progress)
+    written = save_image(result.image[0], output, overwrite=args.overwrite)
+    height, width = result.image.shape[-2:]
+    what = f"{width}×{height}, {result.steps} steps, {result.seconds:.0f} s on {device}"
+    if result.stop_reason == "interrupted":
+        print(f"{PROG}: interrupted after {result.steps} steps; wrote the best image so far "
+              f"to {written} ({what})")
+        return 130
+    print(f"{PROG}: wrote {written} ({what})")
+    return 0
+
+
+def _format_warning(message, category, *_args, **_kwargs) -> str:
+    return f"{PROG}: warning: {message}\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
+    args = build_parser().parse_args(argv)
+    warnings.formatwarning = _format_warning
+    try:
+        return run(args)
+    except NstyleError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except torch.cuda.OutOfMemoryError:
+        print(f"{PROG}: error: the GPU ran out of memory; use a smaller --size or "
+              "--device cpu", file=sys.stderr)
+        return 2

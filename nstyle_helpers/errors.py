@@ -1,0 +1,60 @@
+"""The exceptions the package raises for bad input.
+
+Every problem a user can cause (a wrong path, a file that is not an image, an unknown
+layer name, a diverging run, ...) raises a subclass of :class:`NstyleError` whose message
+is one sentence saying what is wrong and what to do. The command line prints that sentence
+and exits with status 2; a notebook shows it instead of a traceback from deep inside torch.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "NstyleError",
+    "ImageError",
+    "ImageTooSmallError",
+    "LayerError",
+    "WeightsError",
+    "DeviceError",
+    "OutputError",
+    "DivergedError",
+]
+
+
+class NstyleError(ValueError):
+    """Base class: bad input or a failed run, with a message meant for the user."""
+
+
+class ImageError(NstyleError):
+    """An image file is missing, unreadable, truncated, too large, or of an odd kind."""
+
+
+class ImageTooSmallError(ImageError):
+    """An image is too small for the deepest requested VGG19 layer."""
+
+
+class LayerError(NstyleError):
+    """An unknown VGG19 layer name or an unusable layer set."""
+
+
+class WeightsError(NstyleError):
+    """Pretrained weights could not be downloaded or a weights file is not a VGG19 state dict."""
+
+
+class DeviceError(NstyleError):
+    """An unknown or unavailable device was requested."""
+
+
+class OutputError(NstyleError):
+    """The output file cannot be written (missing or read-only folder, or it exists)."""
+
+
+class DivergedError(NstyleError):
+    """The loss became NaN or infinite.
+
+    ``result`` holds the run so far (an :class:`~nstyle_helpers.optimize.OptimizationResult`)
+    with the best image seen before the loss diverged, so no work is lost.
+    """
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result

@@ -1,0 +1,134 @@
+"""The example images, by name: manifest, download, sha256 check, cache.
+
+The images are not part of the repository (their licences differ, see ``images/CREDITS.md``).
+``images/manifest.json`` names each one with a pinned URL and its sha256; the first use
+downloads it with a progress bar into the cache folder, checks the hash, and keeps it.
+
+The cache folder is the repository's ``images/`` (git-ignored), or ``$NSTYLE_IMAGE_DIR``.
+To work offline, copy the files there by hand: a file whose sha256 matches is used as is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .errors import ImageError
+
+__all__ = ["IMAGE_DIR_ENV", "ExampleImage", "example_names", "example_image_path", "image_path"]
+
+#: Environment variable naming the folder where example images are cached.
+IMAGE_DIR_ENV = "NSTYLE_IMAGE_DIR"
+
+_REPO_IMAGES = Path(__file__).resolve().parent.parent / "images"
+_MANIFEST = _REPO_IMAGES / "manifest.json"
+
+
+@dataclass(frozen=True)
+class ExampleImage:
+    """One entry of ``images/manifest.json``."""
+
+    name: str
+    file: str
+    url: str
+    sha256: str
+    credit: str
+
+
+def _manifest() -> dict[str, ExampleImage]:
+    entries = json.loads(_MANIFEST.read_text(encoding="utf-8"))
+    return {name: ExampleImage(name=name, file=e["file"], url=e["url"], sha256=e["sha256"],
+                               credit=e["credit"]) for name, e in entries.items()}
+
+
+def example_names() -> list[str]:
+    """The names of the example images, e.g. ``['great_wave', 'starry_night', ...]``."""
+    return list(_manifest())
+
+
+def cache_dir() -> Path:
+    """The folder example images are cached in (``$NSTYLE_IMAGE_DIR`` or ``images/``)."""
+    return Path(os.environ.get(IMAGE_DIR_ENV) or _REPO_IMAGES)
+
+
+def example_image_path(name: str, *, progress: bool = True) -> Path:
+    """Return the local path of example image ``name``, downloading it on first use.
+
+    A cached file is used only if its sha256 matches the manifest; otherwise it is fetched
+    again. A download that is truncated or whose sha256 does not match is deleted and
+    raises, so a damaged file never stays in the cache.
+
+    Raises:
+        ImageError: unknown name, or the download failed or did not match.
+    """
+    manifest = _manifest()
+    if name not in manifest:
+        raise ImageError(f"Unknown example image {name!r}; the examples are: "
+                         f"{', '.join(manifest)} (or give the path of an image file).")
+    entry = manifest[name]
+    folder = cache_dir()
+    target = folder / entry.file
+    if target.is_file() and _sha256(target) == entry.sha256:
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    _download(entry, target, progress=progress)
+    return target
+
+
+def image_path(name_or_path: str | os.PathLike, *, progress: bool = True) -> Path:
+    """Resolve a command-line style image argument: an example name or a file path.
+
+    An existing file wins; a bare word without an extension is taken as an example name.
+    """
+    path = Path(name_or_path)
+    if path.exists() or path.suffix or len(path.parts) > 1:
+        return path
+    return example_image_path(str(name_or_path), progress=progress)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _download(entry: ExampleImage, target: Path, *, progress: bool) -> None:
+    partial = target.with_name(target.name + ".part")
+    try:
+        with urllib.request.urlopen(entry.url, timeout=60) as response, \
+                open(partial, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, disable=not progress,
+                      desc=f"downloading {entry.file}") as bar:
+                for block in iter(lambda: response.read(1 << 16), b""):
+                    out.write(block)
+                    bar.update(len(block))
+        if total is not None and partial.stat().st_size != total:
+            raise ImageError(
+                f"The download of {entry.name} from {entry.url} stopped after "
+                f"{partial.stat().st_size} of {total} bytes; try again later, or copy "
+                f"{entry.file} into {target.parent} by hand.")
+        if _sha256(partial) != entry.sha256:
+            raise ImageError(
+                f"The download of {entry.name} from {entry.url} does not match its sha256 "
+                f"in images/manifest.json, so it was deleted; try again later, or copy the "
+                f"right {entry.file} into {target.parent} by hand.")
+        os.replace(partial, target)
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+        raise ImageError(
+            f"Could not download example image {entry.name} from {entry.url} "
+            f"({getattr(error, 'reason', error)}); check your internet connection, or work "
+            f"offline by copying {entry.file} into {target.parent} (or $NSTYLE_IMAGE_DIR)."
+        ) from None
+    finally:
+        partial.unlink(missing_ok=True)

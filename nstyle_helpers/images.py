@@ -1,0 +1,272 @@
+"""Images as tensors: load, convert, resize, save, and white noise.
+
+Convention for the whole package: an image batch is a float tensor of shape (N, 3, H, W)
+holding RGB values in [0, 1]. A grey image is a 2-D map x_ij of intensities; a colour image
+is three such maps x_ijk, one each for red, green and blue (DESIGN §1). The article counts
+intensities 0..255; we divide by 255 because that is what torchvision's VGG19 expects.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ImageError, OutputError
+
+__all__ = [
+    "MAX_IMAGE_PIXELS",
+    "load_image",
+    "resize",
+    "to_pil",
+    "save_image",
+    "check_output_path",
+    "white_noise",
+]
+
+#: Largest image (width × height) that :func:`load_image` opens: 64 megapixels, e.g.
+#: 8000 × 8000. Anything larger is refused before it is decoded, which protects against
+#: "decompression bombs" (a tiny file that unpacks into gigabytes) and against photos far
+#: larger than style transfer can use (we resize to at most a few thousand pixels anyway).
+MAX_IMAGE_PIXELS = 64_000_000
+
+# Image formats we write, by file extension.
+_SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF",
+                 ".tiff": "TIFF", ".webp": "WEBP"}
+
+
+def load_image(path: str | os.PathLike, *, size: int | None = None,
+               max_pixels: int = MAX_IMAGE_PIXELS) -> torch.Tensor:
+    """Read an image file into a (1, 3, H, W) float tensor with values in [0, 1].
+
+    Args:
+        path: an image file Pillow can read (JPEG, PNG, TIFF, WebP, ...).
+        size: if given, resize so that the *longer* side is ``size`` pixels, keeping the
+            aspect ratio (the convention of Johnson's neural-style ``-image_size``).
+        max_pixels: refuse images with more pixels than this (see :data:`MAX_IMAGE_PIXELS`).
+
+    The EXIF orientation tag is applied (phone photos are often stored sideways), and every
+    mode becomes RGB: grey and palette images are expanded, transparent images (RGBA, LA,
+    palette with transparency) are composited onto white, CMYK is converted, and 16-bit
+    images keep their precision until the final float conversion.
+
+    Raises:
+        ImageError: the path is missing, a folder, empty, not an image, truncated, or
+            larger than ``max_pixels``.
+
+    Example:
+        >>> from nstyle_helpers.examples import example_image_path
+        >>> x = load_image(example_image_path("chicago", progress=False), size=256)
+        >>> x.shape
+        torch.Size([1, 3, 170, 256])
+    """
+    path = Path(path)
+    _check_readable_file(path)
+    try:
+        with warnings.catch_warnings():
+            # We apply our own, lower limit below; Pillow's warning would only be noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise ImageError(_too_large(path, width, height, max_pixels))
+                image.load()
+                image = ImageOps.exif_transpose(image)
+                pixels = _to_rgb_array(image)
+    except Image.DecompressionBombError:
+        raise ImageError(_too_large(path, None, None, max_pixels)) from None
+    except UnidentifiedImageError:
+        raise ImageError(
+            f"{path} is not an image that Pillow can read; check that it really is a "
+            "JPEG, PNG or other image file and not, say, an HTML page saved under an image name."
+        ) from None
+    except PermissionError:
+        raise ImageError(f"{path} cannot be read: permission denied.") from None
+    except OSError as error:
+        # Pillow raises OSError("image file is truncated ...") and similar for damaged files.
+        raise ImageError(
+            f"{path} is truncated or damaged ({error}); download or export it again."
+        ) from None
+    image_tensor = torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0)  # (1, 3, H, W)
+    if size is not None:
+        image_tensor = resize(image_tensor, size)
+    return image_tensor
+
+
+def _check_readable_file(path: Path) -> None:
+    if not path.exists():
+        raise ImageError(f"No such file: {path}; check the path and the current folder.")
+    if path.is_dir():
+        raise ImageError(f"{path} is a folder, not an image file; give the path of an image.")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path} is empty (0 bytes); download or export the image again.")
+
+
+def _too_large(path: Path, width: int | None, height: int | None, max_pixels: int) -> str:
+    dims = f" is {width}×{height} pixels," if width else ""
+    return (f"{path}{dims} larger than the limit of {max_pixels / 1e6:g} megapixels; "
+            "shrink it with an image editor first (style transfer works at a few hundred "
+            "to a few thousand pixels anyway).")
+
+
+def _to_rgb_array(image: Image.Image) -> np.ndarray:
+    """Convert any Pillow mode to an (H, W, 3) float32 array in [0, 1]."""
+    mode = image.mode
+    if mode.startswith("I;16") or mode == "I":
+        # 16-bit grey (PNG and TIFF open as "I;16" or "I"): keep the 16-bit precision.
+        grey = np.asarray(image, dtype=np.float32) / 65535.0
+        return np.repeat(np.clip(grey, 0.0, 1.0)[:, :, None], 3, axis=2)
+    if mode == "F":
+        grey = np.asarray(image, dtype=np.float32)
+        if grey.max(initial=0.0) > 1.0:  # 32-bit float images come in either range
+            grey = grey / 255.0
+        return np.repeat(np.clip(grey, 0.0, 1.0)[:, :, None], 3, axis=2)
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        # Transparent pixels have no colour of their own; composite onto white, as a
+        # browser would show them on a white page.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    rgb = image.convert("RGB")  # grey, palette, CMYK, YCbCr, LAB, HSV, 1-bit ...
+    return np.asarray(rgb, dtype=np.float32) / 255.0
+
+
+def resize(image: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+    """Resize an (N, 3, H, W) batch: to a longer side of ``size`` pixels, or to (H, W).
+
+    An int keeps the aspect ratio (the shorter side is rounded, at least 1 pixel); a pair
+    gives the exact height and width. Uses antialiased bicubic interpolation, clamped back
+    to [0, 1].
+    """
+    height, width = image.shape[-2:]
+    if isinstance(size, tuple):
+        new_hw = size
+    elif isinstance(size, int) and not isinstance(size, bool) and size > 0:
+        scale = size / max(height, width)
+        new_hw = (max(1, round(height * scale)), max(1, round(width * scale)))
+    else:
+        raise ValueError(f"size must be a positive whole number of pixels, not {size!r}.")
+    if tuple(new_hw) == (height, width):
+        return image
+    resized = F.interpolate(image, size=tuple(new_hw), mode="bicubic", antialias=True,
+                            align_corners=False)
+    return resized.clamp_(0.0, 1.0)
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """Convert a (3, H, W) or (1, 3, H, W) tensor in [0, 1] to an 8-bit RGB Pillow image."""
+    if image.dim() == 4:
+        if image.shape[0] != 1:
+            raise ValueError(f"to_pil takes one image, got a batch of {image.shape[0]}; "
+                             "index it first, e.g. images[0].")
+        image = image[0]
+    if image.dim() != 3 or image.shape[0] != 3:
+        raise ValueError(f"expected an image of shape (3, H, W), got {tuple(image.shape)}.")
+    pixels = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
+    return Image.fromarray(pixels.permute(1, 2, 0).cpu().numpy(), mode="RGB")
+
+
+def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Check, before any long computation, that ``path`` can be written.
+
+    Raises:
+        OutputError: the folder is missing or read-only, the path is a folder, the file
+            exists and ``overwrite`` is false, or the extension is not an image format.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in _SAVE_FORMATS:
+        raise OutputError(f"Cannot write {path}: unknown image extension "
+                          f"{path.suffix or '(none)'}; use .png or .jpg.")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"Cannot write {path}: the folder {parent} does not exist; "
+                          "create it first or choose another output path.")
+    if path.is_dir():
+        raise OutputError(f"Cannot write {path}: it is a folder; give a file name such as "
+                          f"{path / 'result.png'}.")
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path} already exists; choose another output path or pass "
+                          "--overwrite (overwrite=True) to replace it.")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"Cannot write {path}: the folder {parent} is read-only.")
+    return path
+
+
+def save_image(image: torch.Tensor, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write a (3, H, W) or (1, 3, H, W) image to ``path`` atomically.
+
+    The image is written to a temporary file in the same folder and then renamed into
+    place, so ``path`` never holds a half-written file, even if the process is killed.
+    An existing file is never replaced unless ``overwrite`` is true (and even then only by
+    a complete new file). Returns the path written.
+
+    Raises:
+        OutputError: as :func:`check_output_path`, or the write itself failed.
+    """
+    path = check_output_path(path, overwrite=overwrite)
+    pil_image = to_pil(image)
+    fmt = _SAVE_FORMATS[path.suffix.lower()]
+    try:
+        handle, temp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".part",
+                                             dir=path.parent)
+    except PermissionError:
+        raise OutputError(f"Cannot write {path}: the folder {path.parent} is read-only.") from None
+    try:
+        with os.fdopen(handle, "wb") as temp_file:
+            pil_image.save(temp_file, format=fmt)
+        # mkstemp creates the file readable by its owner only; give it the usual mode.
+        os.chmod(temp_name, 0o666 & ~_current_umask())
+        if overwrite:
+            os.replace(temp_name, path)
+        else:
+            # os.link fails if `path` appeared meanwhile: an atomic "create, never clobber".
+            os.link(temp_name, path)
+    except FileExistsError:
+        raise OutputError(f"{path} already exists; choose another output path or pass "
+                          "--overwrite (overwrite=True) to replace it.") from None
+    except OSError as error:
+        raise OutputError(f"Cannot write {path}: {error.strerror or error}.") from None
+    finally:
+        if os.path.exists(temp_name):
+            os.unlink(temp_name)
+    return path
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def white_noise(height: int, width: int, *, batch: int = 1, seed: int | None = None,
+                std: float = 0.25, device: torch.device | str | None = None) -> torch.Tensor:
+    """White noise as the article defines it: an (N, 3, H, W) tensor in [0, 1].
+
+    Every pixel is drawn independently from a normal distribution centred at 0.5 (the
+    article's 255/2) and *truncated* to [0, 1]: values outside are redrawn, not clipped, so
+    there is no pile-up of pure black and white pixels. The article gives no spread; we use
+    ``std=0.25`` (64 in 0..255 units), wide enough to look like noise, narrow enough that
+    few draws are rejected.
+
+    The noise is drawn on the CPU from its own generator and then moved to ``device``, so
+    the same seed gives the same picture on every device.
+
+    Example:
+        >>> x = white_noise(4, 5, seed=0)
+        >>> x.shape, bool(x.min() >= 0), bool(x.max() <= 1)
+        (torch.Size([1, 3, 4, 5]), True, True)
+    """
+    generator = torch.Generator()
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(seed)
+    noise = torch.empty(batch, 3, height, width)
+    torch.nn.init.trunc_normal_(noise, mean=0.5, std=std, a=0.0, b=1.0, generator=generator)
+    return noise.to(device) if device is not None else noise
