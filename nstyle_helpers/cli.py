@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -18,9 +17,9 @@ import torch
 
 from .defaults import default_size, default_steps
 from .devices import resolve_device
-from .errors import NstyleError
+from .errors import NstyleError, OutputError
 from .examples import image_path
-from .features import CONTENT_LAYER, STYLE_LAYERS, check_layer_names
+from .features import CONTENT_LAYER, STYLE_LAYERS, check_image_size, check_layer_names
 from .images import check_output_path, load_image, resize, save_image
 from .optimize import DEFAULT_LR, OPTIMIZERS
 from .transfer import RunConfig, TransferConfig, reconstruct_content, reconstruct_style, \
@@ -140,7 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _default_output(stem: str) -> Path:
     # Without --output we never overwrite: pick the first free name in outputs/.
-    OUTPUT_DIR.mkdir(exist_ok=True)
+    try:
+        OUTPUT_DIR.mkdir(exist_ok=True)
+    except OSError as error:  # e.g. a file called "outputs", or a read-only folder
+        raise OutputError(f"Cannot create the folder {OUTPUT_DIR}/ for the result "
+                          f"({error.strerror or error}); choose an output file with -o.") from None
     candidate, n = OUTPUT_DIR / f"{stem}.png", 2
     while candidate.exists():
         candidate, n = OUTPUT_DIR / f"{stem}-{n}.png", n + 1
@@ -151,10 +154,17 @@ def _name(argument: str) -> str:
     return Path(argument).stem
 
 
+def _load_checked(argument: str, size: int | None, layers, progress: bool) -> torch.Tensor:
+    # Check the size before VGG19 is built or its weights loaded: a quick, clear error.
+    image = load_image(image_path(argument, progress=progress), size=size)
+    check_image_size(layers, *image.shape[-2:])
+    return image
+
+
 def _run_transfer(args, device, size, steps, progress):
-    check_layer_names([args.content_layer, *args.style_layers])
-    content = load_image(image_path(args.content, progress=progress), size=size).to(device)
-    style = load_image(image_path(args.style, progress=progress), size=size).to(device)
+    layers = check_layer_names([args.content_layer, *args.style_layers])
+    content = _load_checked(args.content, size, layers, progress).to(device)
+    style = _load_checked(args.style, size, args.style_layers, progress).to(device)
     init = None
     if args.init not in ("content", "noise"):
         init = resize(load_image(image_path(args.init, progress=progress)),
@@ -169,13 +179,12 @@ def _run_transfer(args, device, size, steps, progress):
 
 
 def _run_reconstruct(args, device, size, steps, progress):
-    image = load_image(image_path(args.image, progress=progress), size=size).to(device)
+    layers = check_layer_names([args.content_layer] if args.content_layer else args.style_layers)
+    image = _load_checked(args.image, size, layers, progress).to(device)
     config = RunConfig(optimizer=args.optimizer, steps=steps, lr=args.lr, seed=args.seed,
                        pooling=args.pooling, weights=args.weights)
     if args.content_layer:
-        layers = check_layer_names([args.content_layer])
         return reconstruct_content(image, layers, config, progress=progress)
-    layers = check_layer_names(args.style_layers)
     return reconstruct_style(image, [layers], config, progress=progress)
 
 
@@ -215,7 +224,7 @@ def _format_warning(message, category, *_args, **_kwargs) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
     args = build_parser().parse_args(argv)
-    warnings.formatwarning = _format_warning
+    original_format, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
         return run(args)
     except NstyleError as error:
@@ -228,3 +237,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: the GPU ran out of memory; use a smaller --size or "
               "--device cpu", file=sys.stderr)
         return 2
+    finally:
+        warnings.formatwarning = original_format

@@ -83,8 +83,9 @@ TUTORIAL_STYLE_WEIGHT = 1e6
 
 
 def quick_mode() -> bool:
-    """True when ``$NSTYLE_QUICK`` is set to anything but ``""``, ``0``, ``false`` or ``no``."""
-    return os.environ.get(QUICK_ENV, "").strip().lower() not in ("", "0", "false", "no")
+    """True when ``$NSTYLE_QUICK`` is set, except to ``""``, ``0``, ``false``, ``no``, ``off``."""
+    return os.environ.get(QUICK_ENV, "").strip().lower() not in ("", "0", "false", "no", "n",
+                                                                  "off")
 
 
 def quick_or(full, quick):

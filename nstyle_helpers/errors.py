@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "NstyleError",
+    "SettingsError",
     "ImageError",
     "ImageTooSmallError",
     "LayerError",
@@ -22,6 +23,10 @@ __all__ = [
 
 class NstyleError(ValueError):
     """Base class: bad input or a failed run, with a message meant for the user."""
+
+
+class SettingsError(NstyleError):
+    """A setting out of range: a size, a number of steps or a learning rate, say."""
 
 
 class ImageError(NstyleError):

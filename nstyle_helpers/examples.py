@@ -78,7 +78,12 @@ def example_image_path(name: str, *, progress: bool = True) -> Path:
     target = folder / entry.file
     if target.is_file() and _sha256(target) == entry.sha256:
         return target
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # e.g. $NSTYLE_IMAGE_DIR names a file or a read-only place
+        raise ImageError(f"Cannot create the image cache folder {folder} "
+                         f"({error.strerror or error}); set {IMAGE_DIR_ENV} to a writable "
+                         "folder.") from None
     _download(entry, target, progress=progress)
     return target
 

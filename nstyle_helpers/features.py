@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import ImageTooSmallError, LayerError, WeightsError
+from .errors import ImageTooSmallError, LayerError, SettingsError, WeightsError
 from .weights import load_features_state_dict, resolve_weights_source
 
 __all__ = [
@@ -35,6 +35,8 @@ __all__ = [
     "style_layer_sets",
     "check_layer_names",
     "feature_shape",
+    "min_image_side",
+    "check_image_size",
     "VGG19Features",
 ]
 
@@ -100,6 +102,38 @@ def feature_shape(layer: str, height: int, width: int) -> tuple[int, int, int]:
     return _CHANNELS[int(layer[4])], height >> pools, width >> pools
 
 
+def min_image_side(layers: Iterable[str]) -> int:
+    """Smallest image side (pixels) the deepest of ``layers`` needs: 2 ** (pools up to it).
+
+    >>> min_image_side(["relu4_2"]), min_image_side(["pool5"])
+    (8, 32)
+    """
+    deepest = max(check_layer_names(layers), key=_INDEX.__getitem__)
+    # A pool as the deepest layer itself needs its input at least 2 px wide, hence "up to".
+    return 2 ** sum(name.startswith("pool") for name in VGG19_LAYERS[: _INDEX[deepest] + 1])
+
+
+def check_image_size(layers: Iterable[str], height: int, width: int) -> None:
+    """Raise :class:`ImageTooSmallError` if an H×W image is too small for ``layers``.
+
+    Each pooling layer halves the image, so the deepest layer, after p pools, needs at least
+    2**p pixels on each side to have a feature map at all.
+
+    >>> check_image_size(["relu1_1"], 8, 8)
+    >>> check_image_size(["relu5_1"], 8, 8)
+    Traceback (most recent call last):
+    ...
+    nstyle_helpers.errors.ImageTooSmallError: The image is 8×8 pixels, too small for layer relu5_1, which needs at least 16 pixels on each side; use a larger size or shallower layers.
+    """
+    deepest = max(check_layer_names(layers), key=_INDEX.__getitem__)
+    needed = min_image_side([deepest])
+    if min(height, width) < needed:
+        raise ImageTooSmallError(
+            f"The image is {width}×{height} pixels, too small for layer {deepest}, which "
+            f"needs at least {needed} pixels on each side; use a larger size or "
+            "shallower layers.")
+
+
 def _build_layers(count: int, pooling: str) -> nn.Sequential:
     """The first ``count`` modules of VGG19's ``features``, with non-in-place ReLUs."""
     modules: list[nn.Module] = []
@@ -157,7 +191,7 @@ class VGG19Features(nn.Module):
                  pooling: str = "max", progress: bool = True):
         super().__init__()
         if pooling not in ("max", "avg"):
-            raise ValueError(f"pooling must be 'max' or 'avg', not {pooling!r}.")
+            raise SettingsError(f"pooling must be 'max' or 'avg', not {pooling!r}.")
         self.layers = check_layer_names(layers)
         self.pooling = pooling
         deepest = max(_INDEX[name] for name in self.layers)
@@ -191,20 +225,12 @@ class VGG19Features(nn.Module):
 
     @property
     def min_side(self) -> int:
-        """Smallest image side (pixels) the deepest layer needs: 2 ** (pools before it)."""
-        pools = sum(isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)) for m in self.body)
-        # A pool as the deepest layer itself needs its input at least 2 px wide as well.
-        return 2 ** pools
+        """Smallest image side (pixels) the deepest layer needs (see :func:`min_image_side`)."""
+        return min_image_side(self.layers)
 
     def check_size(self, height: int, width: int) -> None:
         """Raise :class:`ImageTooSmallError` if an H×W image is too small for the layers."""
-        if min(height, width) < self.min_side:
-            deepest = self.layers[max(range(len(self.layers)),
-                                      key=lambda i: _INDEX[self.layers[i]])]
-            raise ImageTooSmallError(
-                f"The image is {width}×{height} pixels, too small for layer {deepest}, which "
-                f"needs at least {self.min_side} pixels on each side; use a larger size or "
-                "shallower layers.")
+        check_image_size(self.layers, height, width)
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         if images.dim() != 4 or images.shape[1] != 3:

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError, OutputError
+from .errors import ImageError, OutputError, SettingsError
 
 __all__ = [
     "MAX_IMAGE_PIXELS",
@@ -151,7 +151,7 @@ def resize(image: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
         scale = size / max(height, width)
         new_hw = (max(1, round(height * scale)), max(1, round(width * scale)))
     else:
-        raise ValueError(f"size must be a positive whole number of pixels, not {size!r}.")
+        raise SettingsError(f"size must be a positive whole number of pixels, not {size!r}.")
     if tuple(new_hw) == (height, width):
         return image
     resized = F.interpolate(image, size=tuple(new_hw), mode="bicubic", antialias=True,

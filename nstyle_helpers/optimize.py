@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from .errors import DivergedError
+from .errors import DivergedError, SettingsError
 
 __all__ = ["OPTIMIZERS", "DEFAULT_LR", "Progress", "OptimizationResult", "optimize"]
 
@@ -37,7 +37,7 @@ __all__ = ["OPTIMIZERS", "DEFAULT_LR", "Progress", "OptimizationResult", "optimi
 OPTIMIZERS = ("lbfgs", "adam")
 
 #: Default learning rates. L-BFGS: 1, its natural step. Adam: 0.02 in [0, 1] pixel units,
-#: i.e. 5 in the article's 0..255 units (it suggests "about 1-5").
+#: about 5 in the article's 0..255 units (it suggests "about 1-5").
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 
 Objective = Callable[[torch.Tensor], dict[str, torch.Tensor]]
@@ -57,8 +57,9 @@ class Progress:
 class OptimizationResult:
     """The outcome of :func:`optimize`.
 
-    ``history[name]`` is a (steps + 1, N) tensor: row t holds the loss term after t steps
-    (row 0: the starting image). ``snapshots`` holds ``(step, (N, 3, H, W) image)`` pairs on
+    ``history[name]`` is a (rows, N) tensor: row t holds the loss term after t steps (row 0:
+    the starting image). A finished run has steps + 1 rows (the last from one more forward
+    pass); an interrupted or diverged one has a row for each step it started. ``snapshots`` holds ``(step, (N, 3, H, W) image)`` pairs on
     the CPU. ``image`` is the best image seen (lowest total loss, per batch item), clamped to
     [0, 1]. ``stop_reason`` is ``"finished"``, ``"interrupted"``, ``"callback"`` or
     ``"diverged"``.
@@ -107,13 +108,17 @@ class _Recorder:
         return OptimizationResult(image=self.best_image.clamp(0, 1), history=history, **kwargs)
 
 
-def _check_settings(optimizer: str, steps: int, lr: float) -> None:
+def _check_settings(optimizer: str, steps: int, lr: float, snapshot_every: int) -> None:
     if optimizer not in OPTIMIZERS:
-        raise ValueError(f"Unknown optimizer {optimizer!r}; choose 'lbfgs' or 'adam'.")
+        raise SettingsError(f"Unknown optimizer {optimizer!r}; choose 'lbfgs' or 'adam'.")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
-        raise ValueError(f"steps must be a positive whole number, not {steps!r}.")
-    if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-        raise ValueError(f"The learning rate must be a positive number, not {lr!r}.")
+        raise SettingsError(f"steps must be a positive whole number, not {steps!r}.")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) \
+            or lr <= 0:
+        raise SettingsError(f"The learning rate must be a positive number, not {lr!r}.")
+    if isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int) \
+            or snapshot_every < 0:
+        raise SettingsError(f"snapshot_every must be a whole number >= 0, not {snapshot_every!r}.")
 
 
 def _make_optimizer(name: str, image: torch.Tensor, lr: float) -> torch.optim.Optimizer:
@@ -148,10 +153,10 @@ def optimize(objective: Objective, init: torch.Tensor, *, optimizer: str = "lbfg
 
     Raises:
         DivergedError: the loss became NaN or infinite; ``error.result`` keeps the best image.
-        ValueError: unknown optimiser, or steps / lr not positive numbers.
+        SettingsError: unknown optimiser, or steps / lr not positive numbers.
     """
     lr = DEFAULT_LR.get(optimizer, 1.0) if lr is None else lr
-    _check_settings(optimizer, steps, lr)
+    _check_settings(optimizer, steps, lr, snapshot_every)
     image = init.detach().clone().requires_grad_(True)
     opt = _make_optimizer(optimizer, image, lr)
     recorder = _Recorder(image)

@@ -18,6 +18,7 @@ from .defaults import CPU_STEPS, tutorial_equivalent_weights
 from .features import CONTENT_LAYER, STYLE_LAYERS, VGG19Features, feature_shape
 from .images import white_noise
 from .objective import Objective
+from .errors import SettingsError
 from .optimize import OptimizationResult, Progress, optimize
 
 __all__ = ["RunConfig", "TransferConfig", "build_extractor", "style_transfer",
@@ -122,6 +123,9 @@ def style_transfer(content: torch.Tensor, style: torch.Tensor,
     if init is None:
         init = (content.expand(n, -1, -1, -1) if run.init == "content" else
                 white_noise(height, width, batch=n, seed=run.seed, device=content.device))
+    elif tuple(init.shape) != (n, 3, height, width):
+        raise SettingsError(f"init has shape {tuple(init.shape)}; it must be one starting image "
+                            f"per config, the content's size: {(n, 3, height, width)}.")
     return optimize(objective, init, optimizer=run.optimizer, steps=run.steps, lr=run.lr,
                     progress=progress, snapshot_every=snapshot_every, callback=callback,
                     description="style transfer")
@@ -203,5 +207,5 @@ def _shared_run_settings(configs: list[TransferConfig], extra: tuple[str, ...]) 
             raise ValueError(f"Configs run as one batch must share {name!r}, got {values}; "
                              "run them separately.")
     if first.init not in INITS:
-        raise ValueError(f"init must be one of {INITS}, not {first.init!r}.")
+        raise SettingsError(f"init must be one of {INITS}, not {first.init!r}.")
     return first

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import os
+import pickle
 import urllib.error
 import warnings
 from pathlib import Path
@@ -91,10 +92,13 @@ def _imagenet_state_dict(progress: bool) -> dict[str, torch.Tensor]:
         reason = getattr(error, "reason", None) or error
         raise WeightsError(f"Could not download the pretrained VGG19 weights ({reason}). "
                            + _OFFLINE_HELP.format(cache=cache)) from None
-    except (RuntimeError, OSError) as error:
-        # A failed hash check, a half-downloaded or damaged cached file.
+    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as error:
+        # A failed hash check, a half-downloaded or damaged cached file. An empty or non-zip
+        # file (e.g. an HTML error page) makes torch.load raise EOFError / UnpicklingError,
+        # whose multi-line text is replaced by its type to keep the message to one line.
+        detail = error if isinstance(error, (RuntimeError, OSError)) else type(error).__name__
         raise WeightsError(f"The pretrained VGG19 weights in {cache} could not be loaded "
-                           f"({error}); delete the file and try again. "
+                           f"({detail}); delete the file and try again. "
                            + _OFFLINE_HELP.format(cache=cache)) from None
 
 
