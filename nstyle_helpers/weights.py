@@ -67,7 +67,7 @@ def load_features_state_dict(source: str | Path, conv_indices: list[int], *,
     if source == "random":
         warnings.warn("VGG19 is running with RANDOM weights (NSTYLE_WEIGHTS=random or "
                       "weights='random'): fine for tests, but the pictures will not look like "
-                      "style transfer.", RandomWeightsWarning, stacklevel=3)
+                      "style transfer.", RandomWeightsWarning, stacklevel=4)
         return None
     if source == "imagenet":
         full = _imagenet_state_dict(progress)

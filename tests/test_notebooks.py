@@ -1,0 +1,137 @@
+"""The notebooks as files: kernel, committed outputs, the session cell, licences.
+
+nbval runs the notebooks themselves (see the README's test command); this module checks what
+is committed. Notebooks 00 and 01 need no pretrained weights and are committed *with* their
+outputs (executed in full mode), so they teach on GitHub. Every later notebook depends on the
+pretrained weights, which the machines that produce and test the notebooks do not have: they
+are committed with no outputs and no execution counts, and this test fails if someone commits
+outputs (produced with random weights, say) there.
+"""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+#: Notebooks that do not depend on pretrained weights: committed with outputs.
+WITH_OUTPUTS = ("00_", "01_")
+
+
+def _read(path: Path):
+    return nbformat.read(path, as_version=4)
+
+
+def _code_cells(notebook):
+    return [cell for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def _ids(paths):
+    return [path.name for path in paths]
+
+
+def _carries_outputs(path: Path) -> bool:
+    return path.name.startswith(WITH_OUTPUTS)
+
+
+def test_the_first_notebooks_exist():
+    names = [path.name for path in NOTEBOOKS]
+    for expected in ("00_images_as_tensors.ipynb", "01_pixel_reconstruction.ipynb",
+                     "02_content_reconstruction.ipynb"):
+        assert expected in names
+
+
+def test_notebooks_are_numbered():
+    for path in NOTEBOOKS:
+        assert re.match(r"^\d\d_[a-z0-9_]+\.ipynb$", path.name), path.name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_valid_nbformat_4_with_python3_kernel(path):
+    notebook = _read(path)
+    nbformat.validate(notebook)
+    assert notebook.nbformat == 4
+    assert notebook.metadata.get("kernelspec", {}).get("name") == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_first_code_cell_describes_the_session(path):
+    first = _code_cells(_read(path))[0]
+    assert "describe_session(" in first.source
+    assert "print(" in first.source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_starts_with_markdown_and_ends_with_exercises(path):
+    notebook = _read(path)
+    assert notebook.cells[0].cell_type == "markdown"
+    assert notebook.cells[0].source.startswith("# ")
+    assert "exercise" in notebook.cells[-1].source.lower()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_sizes_and_steps_go_through_quick_or(path):
+    sources = "\n".join(cell.source for cell in _code_cells(_read(path)))
+    assert "quick_or(" in sources
+
+
+WEIGHTED = [path for path in NOTEBOOKS if not _carries_outputs(path)]
+UNWEIGHTED = [path for path in NOTEBOOKS if _carries_outputs(path)]
+
+
+@pytest.mark.parametrize("path", WEIGHTED, ids=_ids(WEIGHTED))
+def test_weight_dependent_notebooks_carry_no_outputs(path):
+    for cell in _code_cells(_read(path)):
+        assert cell.outputs == [], (
+            f"{path.name} depends on pretrained weights: commit it without outputs "
+            "(jupyter nbconvert --clear-output --inplace).")
+        assert cell.execution_count is None, f"{path.name}: clear the execution counts too."
+
+
+@pytest.mark.parametrize("path", UNWEIGHTED, ids=_ids(UNWEIGHTED))
+def test_weight_free_notebooks_carry_their_outputs(path):
+    cells = _code_cells(_read(path))
+    assert all(cell.execution_count is not None for cell in cells), (
+        f"{path.name} is committed with outputs: execute it in full mode "
+        "(without NSTYLE_QUICK) with jupyter nbconvert --execute --inplace.")
+    counts = [cell.execution_count for cell in cells]
+    assert counts == list(range(1, len(cells) + 1)), "execute the notebook top to bottom once"
+    outputs = [output for cell in cells for output in cell.outputs]
+    assert any(output.get("output_type") in ("display_data", "execute_result")
+               and "image/png" in output.get("data", {}) for output in outputs)
+    assert not any(output.get("output_type") == "error" for output in outputs)
+
+
+@pytest.mark.parametrize("path", UNWEIGHTED, ids=_ids(UNWEIGHTED))
+def test_committed_outputs_are_from_full_mode(path):
+    text = "\n".join(_output_text(cell) for cell in _code_cells(_read(path)))
+    assert "QUICK MODE" not in text, f"{path.name} was executed in quick mode"
+    assert "WEIGHTS: RANDOM" not in text, f"{path.name} was executed with random weights"
+
+
+@pytest.mark.parametrize("path", UNWEIGHTED, ids=_ids(UNWEIGHTED))
+def test_committed_notebooks_never_show_the_chicago_photo(path):
+    # Its licence is unknown: it may be downloaded and used, never redistributed.
+    sources = "\n".join(cell.source for cell in _code_cells(_read(path)))
+    assert "chicago" not in sources.lower()
+
+
+@pytest.mark.parametrize("path", UNWEIGHTED, ids=_ids(UNWEIGHTED))
+def test_committed_outputs_leak_no_local_paths(path):
+    text = "\n".join(_output_text(cell) for cell in _code_cells(_read(path)))
+    for marker in ("/home/", "/root/", "/Users/", "/work/", "site-packages", "C:\\"):
+        assert marker not in text, f"{path.name}'s outputs mention {marker!r}"
+
+
+def _output_text(cell) -> str:
+    parts = []
+    for output in cell.outputs:
+        if "text" in output:
+            parts.append(output["text"])
+        for key in ("text/plain", "text/html"):
+            if key in output.get("data", {}):
+                parts.append(output["data"][key])
+        parts.extend(output.get("traceback", []))
+    return "\n".join(parts)
