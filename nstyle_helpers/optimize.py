@@ -138,8 +138,11 @@ def optimize(objective: Objective, init: torch.Tensor, *, optimizer: str = "lbfg
             ``"total"``, e.g. an :class:`~nstyle_helpers.objective.Objective`.
             The batch items must not interact (each loss depends only on its own image):
             then one run optimises N problems. With Adam, which works element by element,
-            that equals N separate runs; L-BFGS couples them through its line and curvature
-            estimates, so batched L-BFGS results differ slightly from separate runs.
+            that equals N separate runs up to floating-point rounding (a convolution may sum
+            in another order for another batch size, and Adam's division by each gradient's
+            running size magnifies such differences where a gradient is near zero); L-BFGS
+            couples the items through its shared step and curvature estimates, so batched
+            L-BFGS results differ from separate runs.
         init: (N, 3, H, W) starting images in [0, 1] (not modified).
         optimizer: ``"lbfgs"`` (the paper) or ``"adam"`` (the article).
         steps: optimiser steps (see the module docstring for what a step is).

@@ -70,7 +70,7 @@ def load_features_state_dict(source: str | Path, conv_indices: list[int], *,
                       "style transfer.", RandomWeightsWarning, stacklevel=4)
         return None
     if source == "imagenet":
-        full = _imagenet_state_dict(progress)
+        full = _imagenet_state_dict(torch.hub.get_dir(), progress=progress)
         label = "torchvision's VGG19 IMAGENET1K_V1 weights"
     else:
         path = Path(source)
@@ -80,11 +80,13 @@ def load_features_state_dict(source: str | Path, conv_indices: list[int], *,
 
 
 @functools.lru_cache(maxsize=1)
-def _imagenet_state_dict(progress: bool) -> dict[str, torch.Tensor]:
+def _imagenet_state_dict(hub_dir: str, *, progress: bool) -> dict[str, torch.Tensor]:
+    # Cached per torch hub folder ($TORCH_HOME may change, in tests for one). A different
+    # `progress` reads the file again; notebooks share one extractor, so that is rare.
     # Imported here: torchvision's weight enums are only needed on this path.
     from torchvision.models import VGG19_Weights
 
-    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    cache = Path(hub_dir) / "checkpoints"
     try:
         return VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=progress, check_hash=True,
                                                           weights_only=True)
