@@ -344,6 +344,16 @@ def snapshot_strip(snapshots: Sequence[tuple[int, torch.Tensor]], index: int = 0
     return show_images(images, titles, ncols=ncols or min(len(images), 8), size=size)
 
 
+def _square_matrix(gram: ImageLike, caller: str) -> np.ndarray:
+    # (C, C) or (1, C, C) → a (C, C) array.
+    array = _numpy(gram)
+    if array.ndim == 3:
+        array = array[0]
+    if array.ndim != 2 or array.shape[0] != array.shape[1]:
+        raise ValueError(f"{caller} takes a square (C, C) matrix, got {tuple(array.shape)}.")
+    return array
+
+
 def gram_heatmap(gram: ImageLike, *, title: str | None = None, cmap: str = "viridis",
                  size: float = 4.0):
     """A Gram matrix G^l (N_l × N_l) as a heat map.
@@ -354,11 +364,7 @@ def gram_heatmap(gram: ImageLike, *, title: str | None = None, cmap: str = "viri
     Returns:
         A figure with two axes: the heat map and its colour bar.
     """
-    array = _numpy(gram)
-    if array.ndim == 3:
-        array = array[0]
-    if array.ndim != 2 or array.shape[0] != array.shape[1]:
-        raise ValueError(f"gram_heatmap takes a square (C, C) matrix, got {tuple(array.shape)}.")
+    array = _square_matrix(gram, "gram_heatmap")
     fig, axes = _figure(figsize=(size * 1.2, size), layout="constrained")
     ax = axes[0, 0]
     shown = ax.imshow(array, cmap=cmap, interpolation="nearest")
@@ -479,11 +485,7 @@ def gram_table(gram: ImageLike, names: Sequence[str] | None = None, *,
     Returns:
         A figure with two axes: the heat map and its colour bar.
     """
-    array = _numpy(gram)
-    if array.ndim == 3:
-        array = array[0]
-    if array.ndim != 2 or array.shape[0] != array.shape[1]:
-        raise ValueError(f"gram_table takes a square (C, C) matrix, got {tuple(array.shape)}.")
+    array = _square_matrix(gram, "gram_table")
     names = list(names) if names is not None else [f"map {i}" for i in range(array.shape[0])]
     fig, axes = _figure(figsize=(size * 1.25, size), layout="constrained")
     ax = axes[0, 0]
