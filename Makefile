@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test test-fast lab clean
+.PHONY: setup run test test-fast lab assignments clean
 
 # pip resolves a matching torch/torchvision pair from requirements.txt (see the comment there).
 $(STAMP): requirements.txt pyproject.toml
@@ -26,6 +26,10 @@ test: $(STAMP)
 ## Only the package and command-line tests (no notebooks).
 test-fast: $(STAMP)
 	$(PY) -m pytest --doctest-modules nstyle_helpers tests
+
+## Regenerate the student versions of the assignments (notebooks/assignments/release/).
+assignments: $(STAMP)
+	$(PY) -m nstyle_helpers.assignments build
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

@@ -12,6 +12,12 @@ The pipeline, one module per concept, each depending only on those above it:
 ``optimize``    one Adam / L-BFGS loop with history, snapshots, progress bar
 ``defaults``    default settings for torchvision's weights, and their derivation
 ``transfer``    the paper's experiments: style transfer and reconstructions
+``color``       colour preservation: YIQ, luminance-only transfer, histogram matching
+``multistyle``  several styles blended, style scale, spatial masks (guided Grams)
+``multiscale``  coarse-to-fine optimisation for high resolutions
+``controls``    style transfer with all of the above (Gatys et al. 2017)
+``checks``      assignment checks: a student's function against the reference
+``assignments`` student versions of the assignment notebooks (nbgrader's rules)
 ``cli``         the command line
 ==============  ================================================================
 
@@ -32,6 +38,11 @@ from .objective import Objective
 from .optimize import OptimizationResult, optimize
 from .transfer import RunConfig, TransferConfig, reconstruct_content, reconstruct_style, \
     style_transfer
+from .color import combine_luminance, match_color_histogram, rgb_to_yiq, yiq_to_rgb
+from .errors import MaskError
+from .multistyle import MultiStyleObjective, guided_gram_matrix
+from .multiscale import MultiScaleResult, coarse_to_fine
+from .controls import controlled_transfer
 
 __version__ = "0.1.0"
 
@@ -45,4 +56,8 @@ __all__ = [
     "reconstruct_content", "reconstruct_style", "resolve_device", "save_image",
     "style_layer_loss", "style_layer_sets", "style_transfer", "to_pil", "total_variation",
     "tutorial_equivalent_weights", "white_noise",
+    # beyond the paper
+    "MaskError", "MultiScaleResult", "MultiStyleObjective", "coarse_to_fine",
+    "combine_luminance", "controlled_transfer", "guided_gram_matrix", "match_color_histogram",
+    "rgb_to_yiq", "yiq_to_rgb",
 ]

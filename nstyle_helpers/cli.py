@@ -17,13 +17,17 @@ import torch
 
 from .defaults import default_size, default_steps
 from .devices import resolve_device
-from .errors import NstyleError, OutputError
+from .errors import NstyleError, OutputError, SettingsError
 from .examples import image_path
 from .features import CONTENT_LAYER, STYLE_LAYERS, check_image_size, check_layer_names
 from .images import check_output_path, load_image, resize, save_image
 from .optimize import DEFAULT_LR, OPTIMIZERS
 from .transfer import RunConfig, TransferConfig, reconstruct_content, reconstruct_style, \
     style_transfer
+from .color import PRESERVE_COLOR
+from .controls import controlled_transfer
+from .multiscale import check_scales, stage_sizes
+from .multistyle import MAX_STYLE_SCALE, load_label_masks, scale_style
 
 __all__ = ["main"]
 
@@ -71,6 +75,55 @@ def _layer_list(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
+def _name_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give an image name or path")
+    return names
+
+
+def _number_list(text: str, convert, what: str) -> list:
+    values = []
+    for item in text.split(","):
+        try:
+            values.append(convert(item.strip()))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item.strip()!r} in {text!r} is not {what}") \
+                from None
+    return values
+
+
+def _blend_list(text: str) -> tuple[float, ...]:
+    weights = _number_list(text, float, "a number")
+    if any(not math.isfinite(w) or w < 0 for w in weights):
+        raise argparse.ArgumentTypeError(f"{text} must be numbers >= 0, e.g. 0.7,0.3")
+    if abs(sum(weights) - 1.0) > 1e-6:
+        raise argparse.ArgumentTypeError(f"{text} must sum to 1, e.g. 0.7,0.3")
+    return tuple(weights)
+
+
+def _style_scale(text: str) -> float:
+    value = _positive_float(text)
+    if value > MAX_STYLE_SCALE:
+        raise argparse.ArgumentTypeError(f"{text} must be at most {MAX_STYLE_SCALE:g}")
+    return value
+
+
+def _scale_list(text: str) -> tuple[int, ...]:
+    sizes = _number_list(text, int, "a whole number of pixels")
+    try:
+        return check_scales(sizes)
+    except SettingsError as error:
+        raise argparse.ArgumentTypeError(str(error).rstrip(".")) from None
+
+
+def _steps_list(text: str) -> tuple[int, ...]:
+    steps = _number_list(text, int, "a whole number")
+    if any(s <= 0 for s in steps):
+        raise argparse.ArgumentTypeError(f"{text} must be whole numbers >= 1")
+    return tuple(steps)
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     run = parser.add_argument_group("run")
     run.add_argument("-o", "--output", type=Path,
@@ -107,7 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Paint STYLE onto CONTENT. Images are example names "
                     "(chicago, great_wave, starry_night, tubingen) or file paths.")
     transfer.add_argument("--content", default="chicago", help="content image (default chicago)")
-    transfer.add_argument("--style", default="great_wave", help="style image (default great_wave)")
+    transfer.add_argument("--style", action="extend", type=_name_list, metavar="STYLE",
+                          help="style image (default great_wave); repeat it or give a comma "
+                               "list (a.jpg,b.jpg) for several styles, blended by "
+                               "--style-blend or placed by --mask")
     transfer.add_argument("--content-weight", type=_positive_float,
                           help="alpha (default: the PyTorch tutorial's weight converted to the "
                                "article's formulas, see nstyle_helpers/defaults.py)")
@@ -120,6 +176,29 @@ def build_parser() -> argparse.ArgumentParser:
                           help="comma-separated style layers (default " + ",".join(STYLE_LAYERS) + ")")
     transfer.add_argument("--init", default="content",
                           help="starting image: content (default), noise, or an image path")
+    beyond = transfer.add_argument_group(
+        "beyond the paper (Gatys et al. 2017, 'Controlling Perceptual Factors')")
+    beyond.add_argument("--preserve-color", choices=PRESERVE_COLOR, default="none",
+                        help="keep the content's colours: luminance (transfer the luminance "
+                             "only, keep the content's colour channels exactly) or histogram "
+                             "(recolour the style to the content's colour mean and covariance "
+                             "first); default none")
+    beyond.add_argument("--style-blend", type=_blend_list, metavar="W1,W2,...",
+                        help="blend weights of the styles, one per --style, summing to 1 "
+                             "(default equal), e.g. 0.7,0.3")
+    beyond.add_argument("--style-scale", type=_style_scale, metavar="S",
+                        help="style image's longer side relative to the content's, e.g. 0.5 "
+                             f"(coarser strokes) or 2 (finer); at most {MAX_STYLE_SCALE:g}")
+    beyond.add_argument("--mask", metavar="PATH",
+                        help="label image over the content (same aspect ratio, saved as PNG): "
+                             "one flat grey level per --style, darkest = first style; each "
+                             "region gets its style")
+    beyond.add_argument("--scales", type=_scale_list, metavar="S1,S2,...",
+                        help="coarse-to-fine sizes (longer sides), e.g. 256,512: solve at "
+                             "each in turn, starting from the last result upsampled; the "
+                             "last is the result's size (replaces --size)")
+    beyond.add_argument("--scale-steps", type=_steps_list, metavar="N1,N2,...",
+                        help="steps at each of --scales (default: --steps at every scale)")
     _add_run_options(transfer)
 
     reconstruct = commands.add_parser(
@@ -161,20 +240,78 @@ def _load_checked(argument: str, size: int | None, layers, progress: bool) -> to
     return image
 
 
-def _run_transfer(args, device, size, steps, progress):
-    layers = check_layer_names([args.content_layer, *args.style_layers])
-    content = _load_checked(args.content, size, layers, progress).to(device)
-    style = _load_checked(args.style, size, args.style_layers, progress).to(device)
+_BEYOND = ("preserve_color", "style_blend", "style_scale", "mask", "scales", "scale_steps")
+
+
+def _uses_beyond(args) -> bool:
+    return len(args.style) > 1 or any(
+        getattr(args, name) not in (None, "none") for name in _BEYOND)
+
+
+def _check_beyond(args) -> None:
+    # Combinations that make no sense, refused before anything is loaded.
+    if args.scales and args.size:
+        raise SettingsError("Give --size or --scales, not both: with --scales the last "
+                            "scale is the result's size.")
+    if args.scale_steps and not args.scales:
+        raise SettingsError("--scale-steps needs --scales (one step count per scale).")
+    if args.scale_steps and len(args.scale_steps) != len(args.scales):
+        raise SettingsError(f"--scale-steps has {len(args.scale_steps)} numbers for "
+                            f"{len(args.scales)} --scales; give one per scale.")
+    if args.style_blend and args.mask:
+        raise SettingsError("Give --style-blend or --mask, not both: with --mask each region "
+                            "takes one style.")
+    if args.style_blend and len(args.style_blend) != len(args.style):
+        raise SettingsError(f"--style-blend has {len(args.style_blend)} weights for "
+                            f"{len(args.style)} --style images; give one per style.")
+
+
+def _init_and_config(args, content: torch.Tensor, steps: int, progress: bool):
+    """The starting image (``None``: the config's ``init``) and the run's TransferConfig."""
     init = None
     if args.init not in ("content", "noise"):
         init = resize(load_image(image_path(args.init, progress=progress)),
-                      tuple(content.shape[-2:])).to(device)
+                      tuple(content.shape[-2:])).to(content.device)
     config = TransferConfig(
         content_layer=args.content_layer, style_layers=args.style_layers,
         content_weight=args.content_weight, style_weight=args.style_weight,
         tv_weight=args.tv_weight, init="content" if init is not None else args.init,
         optimizer=args.optimizer, steps=steps, lr=args.lr, seed=args.seed,
         pooling=args.pooling, weights=args.weights)
+    return init, config
+
+
+def _run_controlled(args, device, size, steps, progress):
+    layers = check_layer_names([args.content_layer, *args.style_layers])
+    final = args.scales[-1] if args.scales else size
+    content = _load_checked(args.content, final, layers, progress).to(device)
+    first_hw = stage_sizes(*content.shape[-2:], args.scales or [final])[0]
+    check_image_size(layers, *first_hw)
+    styles = []
+    for name in args.style:
+        # Load the style large enough for its scale; it is resized at every stage.
+        style_size = round(final * max(1.0, args.style_scale or 1.0))
+        style = _load_checked(name, style_size, args.style_layers, progress)
+        if args.style_scale:
+            check_image_size(args.style_layers,
+                             *scale_style(style, first_hw, args.style_scale).shape[-2:])
+        styles.append(style.to(device))
+    masks = (load_label_masks(args.mask, tuple(content.shape[-2:]), len(styles))
+             if args.mask else None)
+    init, config = _init_and_config(args, content, steps, progress)
+    return controlled_transfer(
+        content, styles, config, style_blend=args.style_blend, style_scale=args.style_scale,
+        masks=masks, preserve_color=args.preserve_color, scales=args.scales,
+        scale_steps=args.scale_steps, init=init, progress=progress)
+
+
+def _run_transfer(args, device, size, steps, progress):
+    if _uses_beyond(args):
+        return _run_controlled(args, device, size, steps, progress)
+    layers = check_layer_names([args.content_layer, *args.style_layers])
+    content = _load_checked(args.content, size, layers, progress).to(device)
+    style = _load_checked(args.style[0], size, args.style_layers, progress).to(device)
+    init, config = _init_and_config(args, content, steps, progress)
     return style_transfer(content, style, config, init=init, progress=progress)
 
 
@@ -190,15 +327,18 @@ def _run_reconstruct(args, device, size, steps, progress):
 
 def _output_stem(args) -> str:
     if args.command == "transfer":
-        return f"{_name(args.content)}_{_name(args.style)}"
+        return f"{_name(args.content)}_{'+'.join(_name(s) for s in args.style)}"
     if args.content_layer:
         return f"{_name(args.image)}_content_{args.content_layer}"
     return f"{_name(args.image)}_style_{'+'.join(args.style_layers)}"
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.command == "transfer":
+        args.style = args.style or ["great_wave"]
+        _check_beyond(args)
     device = resolve_device(args.device)
-    size = args.size or default_size(device)
+    size = (args.size or default_size(device)) if not getattr(args, "scales", None) else None
     steps = args.steps or default_steps(device)
     progress = not args.quiet
     # Check the output before the long run, so a bad path costs seconds, not minutes.

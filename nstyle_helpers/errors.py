@@ -18,6 +18,7 @@ __all__ = [
     "DeviceError",
     "OutputError",
     "DivergedError",
+    "MaskError",
 ]
 
 
@@ -63,3 +64,8 @@ class DivergedError(NstyleError):
     def __init__(self, message: str, result=None):
         super().__init__(message)
         self.result = result
+
+
+class MaskError(NstyleError):
+    """Region masks for spatial style control are unusable: wrong size, an empty region,
+    values outside [0, 1], or not one region per style."""

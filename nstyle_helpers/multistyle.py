@@ -1,0 +1,375 @@
+r"""Several style images: blended Gram targets, a style scale, and spatial control by masks.
+
+Three controls from Gatys et al., "Controlling Perceptual Factors in Neural Style Transfer"
+(CVPR 2017) and the original paper's follow-ups, all acting on the style term only:
+
+**Blending** S style images a_1 … a_S with weights b_s ≥ 0, Σ b_s = 1: the target Gram matrix
+of each layer is the weighted mean of the styles' (per-position) Gram matrices,
+
+.. math::  A^l = \sum_s b_s \, \frac{M_l(x)}{M_l(a_s)} A^l_s ,
+
+using the same per-position rescaling as :class:`~nstyle_helpers.objective.Objective`, so
+styles of different sizes mix by their statistics, not by their pixel counts. Weights
+(1, 0, …) give exactly the single first style.
+
+**Style scale**: the style image is resized so that its longer side is ``scale`` times the
+content's longer side (:func:`scale_style`). Brush strokes are a fixed number of pixels to
+VGG19, so a smaller style image gives coarser strokes relative to the result, and vice versa.
+
+**Spatial control** (guided Gram matrices): R region masks m_r ∈ [0, 1]^{H×W} on the
+content image; region r gets its own style target A_r. At each style layer the mask is
+downsampled to the layer's resolution (by averaging, so an all-ones mask stays all ones and
+no region vanishes), the feature maps are multiplied by it, and the Gram matrix is taken:
+
+.. math::  G^l_r = (F^l \odot m^l_r)(F^l \odot m^l_r)^T , \qquad
+           S^l_r = \sum_k (m^l_{r,k})^2 ,
+
+where S^l_r is the region's effective number of positions (its area at layer l, for a hard
+mask). Normalisation (our choice; the paper leaves it open): region r is compared *per
+position*, and weighted by its share of the image,
+
+.. math::  E^l = \sum_r \frac{S^l_r}{M_l} \cdot \frac{w_l}{4 N_l^2}
+                 \sum_{ij} \Big(\frac{G^l_{r,ij}}{S^l_r} - \frac{A^l_{r,ij}}{M_l(a_r)}\Big)^2 .
+
+Why: dividing by S_r makes each region match its style's statistics whatever its size (a
+small region still gets its style's texture, not a faint copy); weighting by S_r / M_l makes
+every position of the image count equally, as in the unmasked loss. For one all-ones mask,
+S = M_l and E^l is the article's :math:`w_l \frac{1}{4 N_l^2 M_l^2} \sum (G - A)^2` exactly
+(the code computes it so that the result is bit-for-bit that of the unmasked objective).
+The style images themselves are not masked (each region takes the whole of its style image);
+pixels outside every mask get no style loss, only content.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .errors import MaskError, SettingsError
+from .features import VGG19Features
+from .images import load_image, resize
+from .losses import gram_matrix, style_layer_loss
+from .objective import Objective, Weight, _per_image
+
+__all__ = [
+    "MAX_STYLE_SCALE",
+    "check_blend",
+    "check_style_scale",
+    "scale_style",
+    "check_masks",
+    "resize_masks",
+    "downsample_masks",
+    "guided_gram_matrix",
+    "guided_style_layer_loss",
+    "masks_from_labels",
+    "load_label_masks",
+    "MultiStyleObjective",
+]
+
+#: Largest style scale accepted: 4 × the content's side is already 16 × its pixels.
+MAX_STYLE_SCALE = 4.0
+
+
+def check_blend(weights: Sequence[float] | None, count: int, *, tolerance: float = 1e-6
+                ) -> tuple[float, ...]:
+    """Validate blend weights for ``count`` styles; ``None`` gives equal weights 1/count.
+
+    Raises:
+        SettingsError: not one weight per style, a negative or non-finite weight, or a sum
+            other than 1 (within ``tolerance``): weights are never silently renormalised.
+
+    >>> check_blend([0.7, 0.3], 2)
+    (0.7, 0.3)
+    >>> check_blend(None, 4)
+    (0.25, 0.25, 0.25, 0.25)
+    """
+    if weights is None:
+        return (1.0 / count,) * count
+    try:
+        weights = tuple(float(w) for w in weights)
+    except (TypeError, ValueError):
+        raise SettingsError(f"Blend weights must be numbers, not {weights!r}.") from None
+    if len(weights) != count:
+        raise SettingsError(f"Got {len(weights)} blend weights for {count} style image"
+                            f"{'s' if count != 1 else ''}; give one weight per style.")
+    if any(not math.isfinite(w) or w < 0 for w in weights):
+        raise SettingsError(f"Blend weights must be numbers >= 0, got {list(weights)}.")
+    if abs(sum(weights) - 1.0) > tolerance:
+        raise SettingsError(f"Blend weights must sum to 1, got {list(weights)} "
+                            f"(sum {sum(weights):g}).")
+    return weights
+
+
+def check_style_scale(scale: float) -> float:
+    """Return ``scale`` if it is a number in (0, :data:`MAX_STYLE_SCALE`], else raise
+    :class:`SettingsError`."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(
+            scale) or not 0 < scale <= MAX_STYLE_SCALE:
+        raise SettingsError(f"The style scale must be a number in (0, {MAX_STYLE_SCALE:g}], "
+                            f"not {scale!r}; 0.5 makes the style half the content's size.")
+    return float(scale)
+
+
+def scale_style(style: torch.Tensor, content_size: int | tuple[int, int], scale: float
+                ) -> torch.Tensor:
+    """Resize ``style`` so its longer side is ``scale`` × the content's longer side.
+
+    Args:
+        style: (N, 3, H, W) in [0, 1].
+        content_size: the content's longer side in pixels, or its (H, W).
+        scale: e.g. 0.5: the style's longer side is half the content's. In (0, 4].
+
+    Returns:
+        (N, 3, H', W'), aspect ratio kept, bicubic (see :func:`~nstyle_helpers.images.resize`).
+
+    >>> scale_style(torch.rand(1, 3, 40, 20), (30, 60), 0.5).shape
+    torch.Size([1, 3, 30, 15])
+    """
+    scale = check_style_scale(scale)
+    side = max(content_size) if isinstance(content_size, tuple) else content_size
+    return resize(style, max(1, round(scale * side)))
+
+
+def check_masks(masks: torch.Tensor, height: int, width: int, *,
+                regions: int | None = None) -> torch.Tensor:
+    """Validate region masks for an H×W content image; return them as (R, H, W).
+
+    Args:
+        masks: (R, H, W) or (R, 1, H, W), values in [0, 1]; (H, W) is one region.
+        regions: the number of regions required (one per style), if any.
+
+    Raises:
+        MaskError: not a tensor of those shapes, another size than the content, values
+            outside [0, 1] or not finite, an empty region (all zeros), or the wrong number
+            of regions. Masks need not cover the image: uncovered pixels get no style loss.
+    """
+    if not isinstance(masks, torch.Tensor):
+        raise MaskError(f"Masks must be a tensor of shape (R, H, W), not {type(masks).__name__}.")
+    if masks.dim() == 2:
+        masks = masks.unsqueeze(0)
+    elif masks.dim() == 4 and masks.shape[1] == 1:
+        masks = masks[:, 0]
+    if masks.dim() != 3 or masks.shape[0] == 0:
+        raise MaskError(f"Masks must have shape (R, H, W) or (R, 1, H, W), one per region; "
+                        f"got {tuple(masks.shape)}.")
+    if tuple(masks.shape[-2:]) != (height, width):
+        raise MaskError(f"The masks are {masks.shape[-1]}×{masks.shape[-2]} pixels but the "
+                        f"content image is {width}×{height}; make them the content's size.")
+    if not masks.is_floating_point():
+        masks = masks.float()
+    if not bool(torch.isfinite(masks).all()) or bool((masks < 0).any()) or bool(
+            (masks > 1).any()):
+        raise MaskError(f"Mask values must lie in [0, 1] (0: outside the region, 1: inside); "
+                        f"got values from {float(masks.min()):g} to {float(masks.max()):g}.")
+    empty = [r + 1 for r in range(masks.shape[0]) if not bool((masks[r] > 0).any())]
+    if empty:
+        raise MaskError(f"Region {empty[0]} of {masks.shape[0]} is empty (its mask is all "
+                        "zeros); every region needs at least one pixel.")
+    if regions is not None and masks.shape[0] != regions:
+        raise MaskError(f"Got {masks.shape[0]} mask region{'s' if masks.shape[0] != 1 else ''} "
+                        f"for {regions} style image{'s' if regions != 1 else ''}; "
+                        "give one region per style.")
+    return masks
+
+
+def resize_masks(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(R, H, W) masks → (R, h, w) for a resized content image (antialiased bilinear).
+
+    Soft edges are fine for masks; the values stay in [0, 1]. Unchanged if the size is equal.
+    """
+    if tuple(masks.shape[-2:]) == tuple(size):
+        return masks
+    resized = F.interpolate(masks.unsqueeze(1), size=tuple(size), mode="bilinear",
+                            antialias=True, align_corners=False)[:, 0]
+    return resized.clamp(0.0, 1.0)
+
+
+def downsample_masks(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(R, H, W) masks → (R, h, w) at a layer's resolution, by averaging over each cell.
+
+    Averaging (adaptive average pooling) keeps an all-ones mask exactly all ones and never
+    loses a region: every pixel contributes to some cell.
+    """
+    if tuple(masks.shape[-2:]) == tuple(size):
+        return masks
+    return F.adaptive_avg_pool2d(masks.unsqueeze(0), tuple(size))[0]
+
+
+def guided_gram_matrix(features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    r"""Guided Gram matrices :math:`G_r = (F \odot m_r)(F \odot m_r)^T`, one per region.
+
+    Args:
+        features: (N, C, h, w) feature maps.
+        masks: (R, h, w) masks at the same resolution (see :func:`downsample_masks`).
+
+    Returns:
+        (N, R, C, C). For an all-ones mask, exactly :func:`~nstyle_helpers.losses.gram_matrix`.
+    """
+    masked = features.unsqueeze(1) * masks.unsqueeze(0).unsqueeze(2)  # (N, R, C, h, w)
+    flat = masked.flatten(3)  # (N, R, C, h*w)
+    return flat @ flat.transpose(-1, -2)  # (N, R, C, C)
+
+
+def guided_style_layer_loss(features: torch.Tensor, masks: torch.Tensor,
+                            targets: torch.Tensor, weight: Weight = 1.0) -> torch.Tensor:
+    r"""One layer's masked style loss E^l (the module docstring's formula).
+
+    Args:
+        features: (N, C, h, w) F^l of the generated images.
+        masks: (R, h, w) the region masks at this layer's resolution.
+        targets: (R, C, C) the per-position target Gram of each region, A_r / M_l(a_r).
+        weight: w_l, a number or an (N,) tensor.
+
+    Returns:
+        (N,) the sum over regions of (S_r / M_l) · w_l / (4 N_l²) · Σ (G_r / S_r − Â_r)².
+    """
+    positions = features[0, 0].numel()  # M_l
+    grams = guided_gram_matrix(features, masks)  # (N, R, C, C)
+    areas = masks.pow(2).flatten(1).sum(dim=1)  # (R,) S_r
+    total = 0
+    for r in range(masks.shape[0]):
+        # Written as the plain loss on rescaled Grams, c = M_l / S_r:
+        #   style_layer_loss(c G_r, M_l Â_r) / c = (S_r/M_l) · w_l/(4N²) · Σ(G_r/S_r − Â_r)²,
+        # so that for an all-ones mask (c = 1 exactly) it is bit for bit the unmasked loss.
+        c = positions / areas[r]
+        total = total + style_layer_loss(c * grams[:, r], targets[r] * positions, positions,
+                                         weight) / c
+    return total
+
+
+def masks_from_labels(labels: torch.Tensor, regions: int) -> torch.Tensor:
+    """Hard masks from a label image: one region per distinct value, in increasing order.
+
+    How the command line reads ``--mask``: a grey image whose darkest level is region 1
+    (the first style), the next level region 2, and so on.
+
+    Args:
+        labels: (H, W) values (e.g. grey levels 0..255).
+        regions: the number of distinct values required.
+
+    Returns:
+        (R, H, W) float masks of 0s and 1s that cover the image exactly once.
+
+    Raises:
+        MaskError: the image has another number of distinct values.
+
+    >>> masks_from_labels(torch.tensor([[0, 255], [255, 0]]), 2)[1]
+    tensor([[0., 1.],
+            [1., 0.]])
+    """
+    levels = torch.unique(labels)
+    if levels.numel() != regions:
+        raise MaskError(f"The mask image has {levels.numel()} grey level"
+                        f"{'s' if levels.numel() != 1 else ''} but there "
+                        f"{'are' if regions != 1 else 'is'} {regions} style image"
+                        f"{'s' if regions != 1 else ''}; paint one flat grey level per style "
+                        "(darkest = first style) and save it as PNG, not JPEG.")
+    return torch.stack([(labels == level).float() for level in levels])
+
+
+def _as_image_list(images: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    return [images] if isinstance(images, torch.Tensor) else list(images)
+
+
+class MultiStyleObjective(Objective):
+    """An :class:`~nstyle_helpers.objective.Objective` with several style images.
+
+    Args (besides those of ``Objective``, which keep their meaning; its ``style_image`` is
+    replaced by ``style_images``):
+        style_images: one (1, 3, H_s, W_s) tensor or a sequence of them (any sizes).
+        style_blend: without masks, the weights b_s (default equal, must sum to 1);
+            with masks, optionally an (R, S) table, row r blending the styles for region r
+            (default: region r takes style r, which needs R = S).
+        masks: (R, H, W) region masks of the generated image's size (see :func:`check_masks`).
+
+    With one style, no blend and no masks it computes exactly what ``Objective`` does.
+    """
+
+    def __init__(self, extractor: VGG19Features | None = None, *,
+                 style_images: torch.Tensor | Sequence[torch.Tensor],
+                 style_blend: Sequence[float] | Sequence[Sequence[float]] | None = None,
+                 masks: torch.Tensor | None = None,
+                 content_image: torch.Tensor | None = None,
+                 **kwargs):
+        styles = _as_image_list(style_images)
+        if not styles:
+            raise SettingsError("Give at least one style image.")
+        if masks is None:
+            self.blend = torch.tensor([check_blend(style_blend, len(styles))],
+                                      dtype=torch.float64)  # (1, S)
+            self.masks = None
+        else:
+            if content_image is None:
+                raise MaskError("Masks describe regions of the content image; give one.")
+            table = ([[1.0 if s == r else 0.0 for s in range(len(styles))]
+                      for r in range(len(styles))] if style_blend is None else style_blend)
+            self.masks = check_masks(masks, *content_image.shape[-2:], regions=len(table))
+            self.masks = self.masks.to(device=content_image.device, dtype=content_image.dtype)
+            self.blend = torch.tensor([check_blend(row, len(styles)) for row in table],
+                                      dtype=torch.float64)  # (R, S)
+        self._style_images = styles
+        super().__init__(extractor, content_image=content_image, style_image=styles[0],
+                         **kwargs)
+
+    def _style_targets(self, style_image):
+        # Per layer: (R, C, C) per-position targets Σ_s b_rs A_s / M_l(a_s) (R = 1 unmasked).
+        if style_image is None:
+            return {}
+        per_style = []
+        for image in self._style_images:
+            features = self.extractor(image)
+            per_style.append({layer: gram_matrix(features[layer]).detach()
+                              / features[layer][0, 0].numel() for layer in self.style_layers})
+        targets = {}
+        for layer in self.style_layers:
+            rows = []
+            for row in self.blend.tolist():
+                # Plain Python weights: 1.0 · A + 0.0 · B is A bit for bit.
+                blended = 0
+                for b, grams in zip(row, per_style):
+                    blended = blended + b * grams[layer]
+                rows.append(blended)
+            targets[layer] = torch.cat(rows) if self.masks is not None else rows[0]
+        return targets
+
+    def _style_term(self, layer_features, layer, weight, images):
+        if self.masks is None:
+            return super()._style_term(layer_features, layer, weight, images)
+        masks = downsample_masks(self.masks.to(layer_features.dtype), layer_features.shape[-2:])
+        return guided_style_layer_loss(layer_features, masks, self.style_targets[layer],
+                                       _per_image(weight, images))
+
+
+
+def load_label_masks(path, size: tuple[int, int], regions: int) -> torch.Tensor:
+    """Read a label image (one flat grey level per region) as (R, H, W) masks of ``size``.
+
+    The file is read as grey (the mean of R, G and B, in 8-bit levels); its distinct levels,
+    darkest first, are regions 1 … R. It must have the content's aspect ratio (it is
+    usually painted over the content image, at any resolution); it is resized to ``size``
+    with nearest-neighbour interpolation so that labels never blend into new levels.
+
+    Raises:
+        ImageError: the file is missing or not an image (see
+            :func:`~nstyle_helpers.images.load_image`).
+        MaskError: another aspect ratio, another number of grey levels than ``regions``, or
+            a region that vanishes at ``size``.
+    """
+    rgb = load_image(path)  # (1, 3, h, w) in [0, 1]
+    labels = (rgb[0].mean(dim=0) * 255).round()  # (h, w) grey levels
+    h, w = labels.shape
+    height, width = size
+    expected = (max(1, round(h * max(height, width) / max(h, w))),
+                max(1, round(w * max(height, width) / max(h, w))))
+    if abs(expected[0] - height) > 1 or abs(expected[1] - width) > 1:
+        raise MaskError(f"The mask {path} is {w}×{h} pixels, another shape than the content "
+                        f"image ({width}×{height}); paint the mask over the content image so "
+                        "both have the same aspect ratio.")
+    levels = torch.unique(labels)
+    masks_from_labels(labels, regions)  # checks the number of levels at full resolution
+    small = F.interpolate(labels[None, None], size=(height, width), mode="nearest-exact")[0, 0]
+    masks = torch.stack([(small == level).float() for level in levels])
+    return check_masks(masks, height, width, regions=regions)
