@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test test-fast lab assignments clean
+.PHONY: setup run test test-fast test-browser lab assignments clean benchmark
 
 # pip resolves a matching torch/torchvision pair from requirements.txt (see the comment there).
 $(STAMP): requirements.txt pyproject.toml
@@ -23,13 +23,23 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 --doctest-modules nstyle_helpers tests notebooks
 
-## Only the package and command-line tests (no notebooks).
+## Only the package and command-line tests (no notebooks, no browser).
 test-fast: $(STAMP)
-	$(PY) -m pytest --doctest-modules nstyle_helpers tests
+	$(PY) -m pytest --doctest-modules -m "not browser" nstyle_helpers tests
+
+## Only the browser tests: the widgets of notebooks 02 and 04 in JupyterLab, in chromium
+## (`apt-get install chromium`); screenshots in test-artifacts/browser/.
+test-browser: $(STAMP)
+	$(PY) -m pytest -m browser tests/test_browser.py
 
 ## Regenerate the student versions of the assignments (notebooks/assignments/release/).
 assignments: $(STAMP)
 	$(PY) -m nstyle_helpers.assignments build
+
+## Time the project's path against the usual tutorial code (5-6 minutes on a 2-core CPU; not
+## part of `make test`): writes benchmarks/results/<device>.json and .md.
+benchmark: $(STAMP)
+	$(PY) benchmarks/run.py
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

@@ -6,6 +6,7 @@ The pipeline, one module per concept, each depending only on those above it:
 ``images``      files ↔ (N, 3, H, W) tensors in [0, 1]; white noise
 ``examples``    the example images by name (manifest, download, sha256, cache)
 ``features``    VGG19 layer names and the frozen, truncated feature extractor
+``acceleration``  the extractor in bfloat16 / channels_last on a GPU (float32 out)
 ``weights``     where VGG19's weights come from (torchvision, a file, random)
 ``losses``      the article's losses as pure functions
 ``objective``   features + losses + weights → named loss terms for a batch

@@ -101,10 +101,12 @@ class _Recorder:
 
     def record(self, terms: dict[str, torch.Tensor]) -> None:
         for name, value in terms.items():
-            self.history.setdefault(name, []).append(value.detach().float().cpu())
+            # Kept on the device until the end: a .cpu() per step would make the CPU wait
+            # for the GPU at every step (a synchronisation) and stall its queue of work.
+            self.history.setdefault(name, []).append(value.detach().float())
 
     def result(self, **kwargs) -> OptimizationResult:
-        history = {name: torch.stack(values) for name, values in self.history.items()}
+        history = {name: torch.stack(values).cpu() for name, values in self.history.items()}
         return OptimizationResult(image=self.best_image.clamp(0, 1), history=history, **kwargs)
 
 
@@ -191,7 +193,8 @@ def optimize(objective: Objective, init: torch.Tensor, *, optimizer: str = "lbfg
             counts["step"] += 1
             recorder.record(step_terms)
             bar.update(1)
-            bar.set_postfix(loss=f"{float(step_terms['total'].sum()):.4g}", refresh=False)
+            if progress:  # float() waits for the GPU: only when a bar shows it
+                bar.set_postfix(loss=f"{float(step_terms['total'].sum()):.4g}", refresh=False)
             if snapshot_every and counts["step"] % snapshot_every == 0:
                 snapshots.append((counts["step"], image.detach().clamp(0, 1).cpu().clone()))
             if callback is not None and callback(Progress(
