@@ -498,18 +498,23 @@ def notebook_screenshot(page, path: Path) -> None:
         page.set_viewport_size(size)
 
 
+def run_notebook_checked(lab, page, name: str, *, progress_bars: int) -> None:
+    """Open ``name``, run all cells in one kernel, and check every output rendered."""
+    kernel = open_notebook(page, lab, name)
+    run_all_cells(page)
+    assert kernel_of(lab, name) == [kernel]
+    assert_all_cells_ran(page)
+    assert_widgets_rendered(page)
+    assert_progress_bars_are_widgets(page, at_least=progress_bars)
+
+
 # --------------------------------------------------------------------------------------------
 # The tests
 
 
 def test_layer_browser_in_jupyterlab(lab, page, artifacts):
     """Notebook 02: all widgets render; choosing a layer changes the reconstruction shown."""
-    kernel = open_notebook(page, lab, "02_content_reconstruction.ipynb")
-    run_all_cells(page)
-    assert kernel_of(lab, "02_content_reconstruction.ipynb") == [kernel]
-    assert_all_cells_ran(page)
-    assert_widgets_rendered(page)
-    assert_progress_bars_are_widgets(page, at_least=1)
+    run_notebook_checked(lab, page, "02_content_reconstruction.ipynb", progress_bars=1)
 
     browser = widget_outputs(page).filter(
         has=page.locator(".widget-toggle-button", has_text="relu1_2"))
@@ -628,12 +633,7 @@ def run_explorer(page, explorer) -> list[dict]:
 
 def test_style_transfer_explorer_in_jupyterlab(lab, page, artifacts):
     """Notebook 04: all widgets render; α/β + Run previews while optimising, then a new image."""
-    kernel = open_notebook(page, lab, "04_style_transfer.ipynb")
-    run_all_cells(page)
-    assert kernel_of(lab, "04_style_transfer.ipynb") == [kernel]
-    assert_all_cells_ran(page)
-    assert_widgets_rendered(page)
-    assert_progress_bars_are_widgets(page, at_least=2)
+    run_notebook_checked(lab, page, "04_style_transfer.ipynb", progress_bars=2)
 
     explorer = widget_outputs(page).filter(
         has=page.locator("button.widget-button", has_text="Run"))
