@@ -2,25 +2,30 @@
 
 The pipeline, one module per concept, each depending only on those above it:
 
-==============  ================================================================
-``images``      files ↔ (N, 3, H, W) tensors in [0, 1]; white noise
-``examples``    the example images by name (manifest, download, sha256, cache)
-``features``    VGG19 layer names and the frozen, truncated feature extractor
+================  ==============================================================
+``errors``        the exceptions for bad input, one clear sentence each
+``devices``       CUDA, then MPS, then CPU; overridable
+``images``        files ↔ (N, 3, H, W) tensors in [0, 1]; white noise
+``examples``      the example images by name (manifest, download, sha256, cache)
+``weights``       where VGG19's weights come from (torchvision, a file, random)
+``features``      VGG19 layer names and the frozen, truncated feature extractor
 ``acceleration``  the extractor in bfloat16 / channels_last on a GPU (float32 out)
-``weights``     where VGG19's weights come from (torchvision, a file, random)
-``losses``      the article's losses as pure functions
-``objective``   features + losses + weights → named loss terms for a batch
-``optimize``    one Adam / L-BFGS loop with history, snapshots, progress bar
-``defaults``    default settings for torchvision's weights, and their derivation
-``transfer``    the paper's experiments: style transfer and reconstructions
-``color``       colour preservation: YIQ, luminance-only transfer, histogram matching
-``multistyle``  several styles blended, style scale, spatial masks (guided Grams)
-``multiscale``  coarse-to-fine optimisation for high resolutions
-``controls``    style transfer with all of the above (Gatys et al. 2017)
-``checks``      assignment checks: a student's function against the reference
-``assignments`` student versions of the assignment notebooks (nbgrader's rules)
-``cli``         the command line
-==============  ================================================================
+``losses``        the article's losses as pure functions
+``objective``     features + losses + weights → named loss terms for a batch
+``optimize``      one Adam / L-BFGS loop with history, snapshots, progress bar
+``defaults``      default settings for torchvision's weights, and their derivation
+``transfer``      the paper's experiments: style transfer and reconstructions
+``color``         colour preservation: YIQ, luminance-only transfer, histogram matching
+``multistyle``    several styles blended, style scale, spatial masks (guided Grams)
+``multiscale``    coarse-to-fine optimisation for high resolutions
+``controls``      style transfer with all of the above (Gatys et al. 2017)
+``session``       what a notebook runs with (device, weights, quick mode), said out loud
+``display``       matplotlib figures (compute nothing, return figures)
+``widgets``       ipywidgets built from pure render functions
+``checks``        assignment checks: a student's function against the reference
+``assignments``   student versions of the assignment notebooks (nbgrader's rules)
+``cli``           the command line
+================  ==============================================================
 
 Nothing heavy runs at import: no network is built and no weights are loaded until asked.
 """
@@ -28,7 +33,7 @@ Nothing heavy runs at import: no network is built and no weights are loaded unti
 from .defaults import quick_mode, quick_or, tutorial_equivalent_weights
 from .devices import resolve_device
 from .errors import (DeviceError, DivergedError, ImageError, ImageTooSmallError, LayerError,
-                     NstyleError, OutputError, WeightsError)
+                     MaskError, NstyleError, OutputError, SettingsError, WeightsError)
 from .examples import example_image_path, example_names
 from .features import (CONTENT_LAYER, CONTENT_LAYERS_FIG1, STYLE_LAYERS, VGG19_LAYERS,
                        VGG19Features, feature_shape, style_layer_sets)
@@ -40,7 +45,6 @@ from .optimize import OptimizationResult, optimize
 from .transfer import RunConfig, TransferConfig, reconstruct_content, reconstruct_style, \
     style_transfer
 from .color import combine_luminance, match_color_histogram, rgb_to_yiq, yiq_to_rgb
-from .errors import MaskError
 from .multistyle import MultiStyleObjective, guided_gram_matrix
 from .multiscale import MultiScaleResult, coarse_to_fine
 from .controls import controlled_transfer
@@ -50,7 +54,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CONTENT_LAYER", "CONTENT_LAYERS_FIG1", "STYLE_LAYERS", "VGG19_LAYERS",
     "DeviceError", "DivergedError", "ImageError", "ImageTooSmallError", "LayerError",
-    "NstyleError", "OutputError", "WeightsError",
+    "NstyleError", "OutputError", "SettingsError", "WeightsError",
     "Objective", "OptimizationResult", "RunConfig", "TransferConfig", "VGG19Features",
     "combined_loss", "content_loss", "example_image_path", "example_names", "feature_shape",
     "gram_matrix", "load_image", "optimize", "pixel_loss", "quick_mode", "quick_or",
