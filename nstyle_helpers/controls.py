@@ -37,16 +37,15 @@ import torch
 
 from .color import PRESERVE_COLOR, combine_luminance, grey_as_rgb, luminance, \
     match_color_histogram, match_luminance
-from .defaults import tutorial_equivalent_weights
 from .errors import MaskError, SettingsError
-from .features import VGG19Features, feature_shape
+from .features import VGG19Features
 from .images import resize, white_noise
 from .multiscale import MultiScaleResult, check_scale_steps, check_scales, coarse_to_fine, \
     stage_sizes
 from .multistyle import MultiStyleObjective, check_blend, check_masks, check_style_scale, \
     resize_masks, scale_style
 from .optimize import optimize
-from .transfer import INITS, Callback, TransferConfig, build_extractor
+from .transfer import INITS, Callback, TransferConfig, build_extractor, config_loss_weights
 
 __all__ = ["controlled_transfer"]
 
@@ -190,15 +189,11 @@ def _objective(extractor, config: TransferConfig, content, styles, style_blend, 
     # The same weights as style_transfer (the tutorial's setting, converted at this stage's
     # size), as one-element float32 tensors like style_transfer's, so one style with every
     # control off reproduces style_transfer bit for bit.
-    height, width = content.shape[-2:]
-    maps, h, w = feature_shape(config.content_layer, height, width)
-    default = tutorial_equivalent_weights(
-        maps, h * w, {l: feature_shape(l, height, width)[0] for l in config.style_layers})
-    alpha = default.content_weight if config.content_weight is None else config.content_weight
-    beta = default.style_weight if config.style_weight is None else config.style_weight
+    weights = config_loss_weights(config, *content.shape[-2:])
     return MultiStyleObjective(
         extractor, style_images=styles, style_blend=style_blend, masks=masks,
         content_image=content, content_layers={config.content_layer: torch.ones(1)},
-        style_layers={l: torch.tensor([v]) for l, v in default.layer_weights.items()},
-        content_weight=torch.tensor([alpha]), style_weight=torch.tensor([beta]),
+        style_layers={l: torch.tensor([v]) for l, v in weights.layer_weights.items()},
+        content_weight=torch.tensor([weights.content_weight]),
+        style_weight=torch.tensor([weights.style_weight]),
         tv_weight=torch.tensor([config.tv_weight]))

@@ -15,14 +15,15 @@ from dataclasses import dataclass
 import torch
 
 from .acceleration import accelerate
-from .defaults import CPU_STEPS, tutorial_equivalent_weights
+from .defaults import CPU_STEPS, LossWeights, tutorial_equivalent_weights
 from .features import CONTENT_LAYER, STYLE_LAYERS, VGG19Features, feature_shape
 from .images import white_noise
 from .objective import Objective
 from .errors import SettingsError
 from .optimize import OptimizationResult, Progress, optimize
 
-__all__ = ["RunConfig", "TransferConfig", "build_extractor", "style_transfer",
+__all__ = ["RunConfig", "TransferConfig", "build_extractor", "transfer_loss_weights",
+           "config_loss_weights", "style_transfer",
            "reconstruct_content", "reconstruct_style"]
 
 INITS = ("content", "noise")
@@ -83,6 +84,31 @@ def build_extractor(layers: Sequence[str], config: RunConfig, device: torch.devi
     return accelerate(extractor.to(device), device)
 
 
+def transfer_loss_weights(height: int, width: int, content_layer: str = CONTENT_LAYER,
+                          style_layers: Sequence[str] = STYLE_LAYERS) -> LossWeights:
+    """The default α, β and w_l for an H×W content image (:mod:`nstyle_helpers.defaults`).
+
+    What :func:`style_transfer` uses when α and β are not given.
+
+    >>> w = transfer_loss_weights(256, 384)
+    >>> f"{w.ratio:.1e}"
+    '1.9e-09'
+    """
+    maps, h, w = feature_shape(content_layer, height, width)
+    return tutorial_equivalent_weights(
+        maps, h * w, {layer: feature_shape(layer, height, width)[0] for layer in style_layers})
+
+
+def config_loss_weights(config: TransferConfig, height: int, width: int) -> LossWeights:
+    """α, β and w_l of one config at H×W: its own α and β where given, else the defaults."""
+    default = transfer_loss_weights(height, width, config.content_layer, config.style_layers)
+    return dataclasses.replace(
+        default,
+        content_weight=(default.content_weight if config.content_weight is None
+                        else config.content_weight),
+        style_weight=default.style_weight if config.style_weight is None else config.style_weight)
+
+
 def style_transfer(content: torch.Tensor, style: torch.Tensor,
                    configs: TransferConfig | Sequence[TransferConfig] = TransferConfig(), *,
                    extractor: VGG19Features | None = None, init: torch.Tensor | None = None,
@@ -114,13 +140,10 @@ def style_transfer(content: torch.Tensor, style: torch.Tensor,
     c_weights = {layer: torch.zeros(n) for layer in content_layers}
     s_weights = {layer: torch.zeros(n) for layer in style_layers}
     for i, config in enumerate(configs):
-        maps, h, w = feature_shape(config.content_layer, height, width)
-        default = tutorial_equivalent_weights(
-            maps, h * w, {l: feature_shape(l, height, width)[0] for l in config.style_layers})
-        alphas[i] = default.content_weight if config.content_weight is None else config.content_weight
-        betas[i] = default.style_weight if config.style_weight is None else config.style_weight
+        weights = config_loss_weights(config, height, width)
+        alphas[i], betas[i] = weights.content_weight, weights.style_weight
         c_weights[config.content_layer][i] = 1.0
-        for layer, weight in default.layer_weights.items():
+        for layer, weight in weights.layer_weights.items():
             s_weights[layer][i] = weight
     objective = Objective(extractor, content_image=content, content_layers=c_weights,
                           style_image=style, style_layers=s_weights, content_weight=alphas,

@@ -16,15 +16,24 @@ Nothing here computes the method: the results come from :mod:`~nstyle_helpers.tr
 
 from __future__ import annotations
 
+import dataclasses
 import io
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 
 import ipywidgets as widgets
+import numpy as np
 import torch
+from PIL import Image as _PILImage
 
 from . import display
+from .defaults import tutorial_equivalent_weights
+from .features import (CONTENT_LAYER, STYLE_LAYERS, VGG19Features, feature_shape,
+                       style_layer_sets)
 from .images import to_pil
-from .optimize import OptimizationResult
+from .optimize import OptimizationResult, Progress
+from .transfer import (RunConfig, TransferConfig, build_extractor, reconstruct_style,
+                       style_transfer, transfer_loss_weights)
 
 __all__ = [
     "image_png",
@@ -32,6 +41,18 @@ __all__ = [
     "render_layer_view",
     "LayerBrowser",
     "layer_browser",
+    "png_image",
+    "layer_set_label",
+    "style_layer_weight_presets",
+    "render_style_reconstruction",
+    "StyleReconstructionExplorer",
+    "style_reconstruction_explorer",
+    "CONV_STYLE_LAYERS",
+    "TRANSFER_CONTENT_LAYERS",
+    "transfer_loss_weights",  # from nstyle_helpers.transfer, shown beside the α/β slider
+    "render_style_transfer",
+    "StyleTransferExplorer",
+    "style_transfer_explorer",
 ]
 
 
@@ -154,35 +175,6 @@ def layer_browser(result: OptimizationResult, layers: Sequence[str], *,
 # the sense above (the white noise is seeded, so the same arguments give the same bytes, and
 # no argument is modified). ``preview`` is an observer: it sees the image while it is
 # optimised and cannot change the result.
-
-import dataclasses  # noqa: E402  (this section's own imports, kept next to the code)
-import math  # noqa: E402
-from collections.abc import Callable, Mapping  # noqa: E402
-
-import numpy as np  # noqa: E402
-from PIL import Image as _PILImage  # noqa: E402
-
-from .defaults import LossWeights, tutorial_equivalent_weights  # noqa: E402
-from .features import (CONTENT_LAYER, STYLE_LAYERS, VGG19Features, feature_shape,  # noqa: E402
-                       style_layer_sets)
-from .optimize import Progress  # noqa: E402
-from .transfer import (RunConfig, TransferConfig, build_extractor,  # noqa: E402
-                       reconstruct_style, style_transfer)
-
-__all__ += [
-    "png_image",
-    "layer_set_label",
-    "style_layer_weight_presets",
-    "render_style_reconstruction",
-    "StyleReconstructionExplorer",
-    "style_reconstruction_explorer",
-    "CONV_STYLE_LAYERS",
-    "TRANSFER_CONTENT_LAYERS",
-    "transfer_loss_weights",
-    "render_style_transfer",
-    "StyleTransferExplorer",
-    "style_transfer_explorer",
-]
 
 #: The paper's style layers *before* their ReLU (our ``conv*_1``), for the conv/relu comparison.
 CONV_STYLE_LAYERS = tuple(layer.replace("relu", "conv") for layer in STYLE_LAYERS)
@@ -442,21 +434,6 @@ def style_reconstruction_explorer(style: torch.Tensor, *, steps: int,
     return StyleReconstructionExplorer(style, steps=steps, size=size, layers=layers,
                                        config=config, preview_every=preview_every,
                                        extractor=extractor, width=width)
-
-
-def transfer_loss_weights(height: int, width: int, content_layer: str = CONTENT_LAYER,
-                          style_layers: Sequence[str] = STYLE_LAYERS) -> LossWeights:
-    """The default α, β and w_l for an H×W content image (:mod:`nstyle_helpers.defaults`).
-
-    What :func:`~nstyle_helpers.transfer.style_transfer` uses when α and β are not given.
-
-    >>> w = transfer_loss_weights(256, 384)
-    >>> f"{w.ratio:.1e}"
-    '1.9e-09'
-    """
-    maps, h, w = feature_shape(content_layer, height, width)
-    return tutorial_equivalent_weights(
-        maps, h * w, {layer: feature_shape(layer, height, width)[0] for layer in style_layers})
 
 
 def render_style_transfer(content: torch.Tensor, style: torch.Tensor, *,

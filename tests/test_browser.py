@@ -241,19 +241,14 @@ def _stop(server: subprocess.Popen, lab: Lab, psutil) -> None:
     except subprocess.TimeoutExpired:
         server.kill()
         server.wait(timeout=30)
-    family = [p for p in family if p.is_running()]
-    for process in family:
-        try:
-            process.terminate()
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(family, timeout=15)
-    for process in alive:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(alive, timeout=15)
+    alive = [p for p in family if p.is_running()]
+    for stop in (psutil.Process.terminate, psutil.Process.kill):  # politely, then not
+        for process in alive:
+            try:
+                stop(process)
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(alive, timeout=15)
     assert server.returncode is not None, "the Jupyter server is still running"
     assert not alive, f"processes of the Jupyter server are still running: {alive}"
 
