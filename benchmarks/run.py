@@ -51,7 +51,7 @@ from nstyle_helpers.features import (CONTENT_LAYER, CONTENT_LAYERS_FIG1, STYLE_L
                                      VGG19_LAYERS, VGG19Features, feature_shape)
 from nstyle_helpers.images import resize  # noqa: E402
 from nstyle_helpers.transfer import (RunConfig, TransferConfig, build_extractor,  # noqa: E402
-                                     reconstruct_content, style_transfer)
+                                     reconstruct_content, style_transfer, transfer_loss_weights)
 
 LAYERS = [CONTENT_LAYER, *STYLE_LAYERS]
 
@@ -99,21 +99,15 @@ def load_pair(size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     return content.to(device), style.to(device)
 
 
-def tutorial_weights(height: int, width: int):
-    maps, h, w = feature_shape(CONTENT_LAYER, height, width)
-    return ns.tutorial_equivalent_weights(
-        maps, h * w, {layer: feature_shape(layer, height, width)[0] for layer in STYLE_LAYERS})
-
-
 def make_baseline(state, content, style, param_grads=True):
-    d = tutorial_weights(*content.shape[-2:])
+    d = transfer_loss_weights(*content.shape[-2:])
     return build_baseline(state, content, style, content_layer=CONTENT_LAYER,
                           style_weights=d.layer_weights, alpha=d.content_weight,
                           beta=d.style_weight, param_grads=param_grads)
 
 
 def make_objective(extractor, content, style):
-    d = tutorial_weights(*content.shape[-2:])
+    d = transfer_loss_weights(*content.shape[-2:])
     return ns.Objective(extractor, content_image=content, content_layers=[CONTENT_LAYER],
                         style_image=style, style_layers=d.layer_weights,
                         content_weight=d.content_weight, style_weight=d.style_weight)
@@ -278,7 +272,7 @@ def batched_sweeps(args, device, report):
     content_ext = build_extractor(layers, config, device, progress=False)
     transfer_ext = build_extractor(LAYERS, config, device, progress=False)
     base = TransferConfig(steps=steps, weights=args.weights)
-    d = tutorial_weights(*content.shape[-2:])
+    d = transfer_loss_weights(*content.shape[-2:])
     grid = [base.replace(content_weight=d.content_weight * a, style_weight=d.style_weight * b)
             for a in (0.1, 1.0, 10.0) for b in (0.1, 1.0, 10.0)]
 
