@@ -9,7 +9,8 @@ The pipeline, one module per concept, each depending only on those above it:
 ``examples``      the example images by name (manifest, download, sha256, cache)
 ``weights``       where VGG19's weights come from (torchvision, a file, random)
 ``features``      VGG19 layer names and the frozen, truncated feature extractor
-``acceleration``  the extractor in bfloat16 / channels_last on a GPU (float32 out)
+``winograd``      3×3 convolutions with Winograd's algorithm on a CPU (NNPACK)
+``acceleration``  the extractor in bfloat16 / channels_last on a GPU, Winograd on a CPU
 ``losses``        the article's losses as pure functions
 ``objective``     features + losses + weights → named loss terms for a batch
 ``optimize``      one Adam / L-BFGS loop with history, snapshots, progress bar

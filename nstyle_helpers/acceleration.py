@@ -26,11 +26,17 @@ unchanged and in full precision. Inside the wrapper:
   algorithm once per input shape and keep the fastest: style transfer runs one shape
   hundreds of times) and TF32 for convolutions that still run in float32 (not for the
   Gram matrices' matrix products, which stay float32).
+- **Winograd convolutions** (``winograd=True``, CPU, float32): the 3×3 convolutions run
+  with Winograd's algorithm through NNPACK, several times fewer multiplications than the
+  direct sum, about 1.6× faster per loss evaluation on the development machine, outputs
+  equal to about 1e-5 relative (:mod:`nstyle_helpers.winograd`). ``"auto"`` uses it on a
+  CPU whenever NNPACK is available and ``$NSTYLE_WINOGRAD`` is not ``0``.
 - ``compile=True``: :func:`torch.compile` on the network (optional; the first call compiles
   for a minute or so, which pays off only on long GPU runs).
 
-The float32, channels-first path remains the reference: ``precision="float32"`` and
-``channels_last=False`` give bit-for-bit the wrapped extractor's output.
+The float32, channels-first path remains the reference: ``precision="float32"``,
+``channels_last=False`` and ``winograd=False`` give bit-for-bit the wrapped extractor's
+output.
 
 Example:
     >>> from nstyle_helpers.features import VGG19Features
@@ -50,6 +56,7 @@ from torch import nn
 
 from .errors import SettingsError
 from .features import VGG19Features
+from .winograd import nnpack_available, winograd_wanted, with_winograd
 
 __all__ = ["PRECISIONS", "PRECISION_ENV", "AcceleratedFeatures", "accelerate",
            "configure_backends", "native_bfloat16", "resolve_precision"]
@@ -125,6 +132,8 @@ class AcceleratedFeatures(nn.Module):
         precision: ``"float32"``, ``"bfloat16"`` or ``"float16"`` for the convolutions
             (autocast on the input's device); ``"auto"``: see :func:`resolve_precision`.
         channels_last: run the network in channels_last memory layout.
+        winograd: run its 3×3 convolutions with Winograd's algorithm where that applies
+            (CPU, float32; :mod:`nstyle_helpers.winograd`).
         compile: wrap the network in :func:`torch.compile`.
 
     Input: (N, 3, H, W) in [0, 1], as :class:`VGG19Features`. Output: ``{name: (N, C, H, W)}``
@@ -133,7 +142,7 @@ class AcceleratedFeatures(nn.Module):
     """
 
     def __init__(self, extractor: VGG19Features, *, precision: str = "float32",
-                 channels_last: bool = False, compile: bool = False):
+                 channels_last: bool = False, winograd: bool = False, compile: bool = False):
         super().__init__()
         if isinstance(extractor, AcceleratedFeatures):
             extractor = extractor.extractor
@@ -143,8 +152,10 @@ class AcceleratedFeatures(nn.Module):
         self.extractor = extractor
         self.precision = precision
         self.channels_last = bool(channels_last)
+        self.winograd = bool(winograd)
         self.compiled = bool(compile)
-        self._run = torch.compile(extractor) if compile else extractor
+        network = with_winograd(extractor) if winograd else extractor
+        self._run = torch.compile(network) if compile else network
 
     # The parts of VGG19Features' interface that Objective, transfer and the CLI read.
     @property
@@ -193,18 +204,21 @@ class AcceleratedFeatures(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"precision={self.precision!r}, channels_last={self.channels_last}, "
-                f"compile={self.compiled}")
+                f"winograd={self.winograd}, compile={self.compiled}")
 
 
 def accelerate(extractor: VGG19Features, device: torch.device | str | None = None, *,
                precision: str | None = None, channels_last: bool | None = None,
+               winograd: bool | None = None,
                compile: bool = False) -> VGG19Features | AcceleratedFeatures:
     """The fast settings for ``device``: the project's default way to run the extractor.
 
     ``precision=None`` reads ``$NSTYLE_PRECISION`` (default ``"auto"``: bfloat16 on a recent
-    NVIDIA GPU, float32 elsewhere); ``channels_last=None`` means "on CUDA only". Also calls
-    :func:`configure_backends`. Returns ``extractor`` itself when nothing would change
-    (float32, channels-first, not compiled), e.g. on a CPU by default.
+    NVIDIA GPU, float32 elsewhere); ``channels_last=None`` means "on CUDA only";
+    ``winograd=None`` means "on a CPU in float32 and channels-first, if NNPACK is available
+    and ``$NSTYLE_WINOGRAD`` is not 0". Also calls :func:`configure_backends`. Returns
+    ``extractor`` itself when nothing would change (float32, channels-first, no Winograd,
+    not compiled).
     """
     if device is None:
         device = next(extractor.buffers()).device
@@ -212,8 +226,11 @@ def accelerate(extractor: VGG19Features, device: torch.device | str | None = Non
     precision = resolve_precision(precision, device)
     if channels_last is None:
         channels_last = device.type == "cuda"
+    if winograd is None:
+        winograd = (device.type == "cpu" and precision == "float32" and not channels_last
+                    and winograd_wanted() and nnpack_available())
     configure_backends(device)
-    if precision == "float32" and not channels_last and not compile:
+    if precision == "float32" and not channels_last and not winograd and not compile:
         return extractor
     return AcceleratedFeatures(extractor, precision=precision, channels_last=channels_last,
-                               compile=compile)
+                               winograd=winograd, compile=compile)

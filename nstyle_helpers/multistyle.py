@@ -209,8 +209,8 @@ def guided_gram_matrix(features: torch.Tensor, masks: torch.Tensor) -> torch.Ten
         (N, R, C, C). For an all-ones mask, exactly :func:`~nstyle_helpers.losses.gram_matrix`.
     """
     masked = features.unsqueeze(1) * masks.unsqueeze(0).unsqueeze(2)  # (N, R, C, h, w)
-    flat = masked.flatten(3)  # (N, R, C, h*w)
-    return flat @ flat.transpose(-1, -2)  # (N, R, C, C)
+    n, r, c = masked.shape[:3]
+    return gram_matrix(masked.flatten(0, 1)).view(n, r, c, c)  # one (C, C) per image × region
 
 
 def guided_style_layer_loss(features: torch.Tensor, masks: torch.Tensor,

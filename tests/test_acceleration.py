@@ -25,6 +25,7 @@ from nstyle_helpers.errors import ImageTooSmallError, SettingsError
 from nstyle_helpers.features import CONTENT_LAYER, STYLE_LAYERS, VGG19Features
 from nstyle_helpers.images import resize
 from nstyle_helpers.transfer import RunConfig, TransferConfig, build_extractor, style_transfer
+from nstyle_helpers.winograd import WINOGRAD_ENV
 
 LAYERS = [CONTENT_LAYER, *STYLE_LAYERS]
 
@@ -193,14 +194,26 @@ def test_precision_from_environment(monkeypatch):
         resolve_precision(None, "cpu")
 
 
-def test_accelerate_leaves_the_cpu_default_unchanged(vgg, monkeypatch):
+def test_accelerate_on_a_cpu_uses_winograd_in_float32(vgg, monkeypatch):
+    fast = accelerate(vgg, "cpu")
+    assert isinstance(fast, AcceleratedFeatures) and fast.winograd
+    assert fast.precision == "float32" and not fast.channels_last
+    built = build_extractor(["relu1_1"], RunConfig(weights="random"), torch.device("cpu"))
+    assert isinstance(built, AcceleratedFeatures) and built.winograd
+    # Without NNPACK, or with NSTYLE_WINOGRAD=0, the extractor runs unchanged.
+    monkeypatch.setattr(acceleration, "nnpack_available", lambda: False)
+    assert accelerate(vgg, "cpu") is vgg
+    monkeypatch.undo()
+    monkeypatch.setenv(WINOGRAD_ENV, "0")
     assert accelerate(vgg, "cpu") is vgg
     assert isinstance(build_extractor(["relu1_1"], RunConfig(weights="random"),
                                       torch.device("cpu")), VGG19Features)
+    # bfloat16 autocast replaces Winograd (NNPACK computes in float32 only).
+    monkeypatch.delenv(WINOGRAD_ENV)
     monkeypatch.setenv(PRECISION_ENV, "bfloat16")
     fast = accelerate(vgg, "cpu")
     assert isinstance(fast, AcceleratedFeatures) and fast.precision == "bfloat16"
-    assert not fast.channels_last
+    assert not fast.channels_last and not fast.winograd
     built = build_extractor(["relu1_1"], RunConfig(weights="random"), torch.device("cpu"))
     assert isinstance(built, AcceleratedFeatures)
 

@@ -12,7 +12,7 @@ import itertools
 
 import pytest
 import torch
-from torch.autograd import gradcheck
+from torch.autograd import gradcheck, gradgradcheck
 from torch.testing import assert_close
 
 from nstyle_helpers.losses import (
@@ -234,6 +234,24 @@ def test_gradcheck_content_loss():
 
 def test_gradcheck_gram_matrix():
     assert gradcheck(gram_matrix, (_leaf(2, 3, 3, 4, seed=5),))
+
+
+def test_gram_matrix_gradient_equals_autograds_for_any_upstream_gradient():
+    # gram_matrix has its own backward, (Ḡ + Ḡᵀ) F; it must equal autograd's Ḡ F + Ḡᵀ F,
+    # also for a non-symmetric upstream gradient Ḡ (gradcheck below compares it with finite
+    # differences; this compares it with autograd's own rule).
+    f = _leaf(2, 3, 3, 4, seed=5)
+    upstream = rand(2, 3, 3, seed=13)
+    assert not torch.allclose(upstream, upstream.transpose(1, 2))
+    (ours,) = torch.autograd.grad((gram_matrix(f) * upstream).sum(), f)
+    flat = f.flatten(2)
+    (plain,) = torch.autograd.grad((flat @ flat.transpose(1, 2) * upstream).sum(), f)
+    assert_close(ours, plain, **EXACT)
+
+
+def test_gradgradcheck_gram_matrix():
+    # Its backward is made of differentiable operations, so second derivatives work too.
+    assert gradgradcheck(gram_matrix, (_leaf(2, 3, 3, 4, seed=5),))
 
 
 def test_gradcheck_style_layer_loss():

@@ -4,7 +4,7 @@ The budget (see the module docstring) is counted in final-scale evaluations: an 
 at h×w costs h·w / (H·W). The loss comparison runs the full default network (relu1_1 …
 relu5_1, relu4_2) with random weights on 40×64 images, 12 evaluations' budget.
 
-Why this test uses smooth images, white-noise starts and Adam (measured while writing it):
+Why this test uses smooth images and white-noise starts (measured while writing it):
 - Coarse-to-fine only pays off when a low-resolution solution is a good start at high
   resolution, i.e. for images whose structure is mostly low-frequency, like photographs and
   paintings. With pixel-noise test images (torch.rand) the "style" *is* white noise: the
@@ -17,8 +17,8 @@ Why this test uses smooth images, white-noise starts and Adam (measured while wr
   images coarse-to-fine then won only 5 of 12 runs (on the example photographs at 64 px it
   won 12 of 12). We therefore claim and test "no worse" only from white noise, which is the
   paper's start and the case coarse-to-fine is for.
-- Adam, not L-BFGS: L-BFGS without a line search (as in the PyTorch tutorial) occasionally
-  jumps to a much higher loss on these tiny random-weight problems, whichever schedule.
+- Both optimisers: with L-BFGS (the default) coarse-to-fine won 6 of 6 seeds by a factor of
+  1.6-2.3 in the final loss, with Adam by 2-5; seeds 0 and 1 run here for each.
 """
 
 from __future__ import annotations
@@ -123,11 +123,13 @@ def full_vgg():
     return VGG19Features([*STYLE_LAYERS, CONTENT_LAYER], weights="random")
 
 
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_coarse_to_fine_is_no_worse_than_single_scale_at_the_same_budget(full_vgg, seed):
+def test_coarse_to_fine_is_no_worse_than_single_scale_at_the_same_budget(full_vgg, seed,
+                                                                          optimizer):
     content, style = smooth_image(40, 64, seed), smooth_image(48, 48, seed + 100)
     budget = 12
-    config = TransferConfig(steps=budget, weights="random", init="noise", optimizer="adam",
+    config = TransferConfig(steps=budget, weights="random", init="noise", optimizer=optimizer,
                             seed=seed)
     single = controlled_transfer(content, style, config, extractor=full_vgg, progress=False)
     # 8 steps at 20×32 cost 8 · 640/2560 = 2 final-scale evaluations; 10 remain at 40×64.
