@@ -36,7 +36,7 @@ test-browser: $(STAMP)
 assignments: $(STAMP)
 	$(PY) -m nstyle_helpers.assignments build
 
-## Time the project's path against the usual tutorial code (5-6 minutes on a 2-core CPU; not
+## Time the project's path against the usual tutorial code (about 11 minutes on a 2-core CPU; not
 ## part of `make test`): writes benchmarks/results/<device>.json and .md.
 benchmark: $(STAMP)
 	$(PY) benchmarks/run.py

@@ -138,7 +138,7 @@ def conv_flops(height: int, width: int, deepest: str = "relu5_1") -> float:
 
 
 def per_evaluation(args, device, state, report):
-    sizes = [256, 512, 1024] if device.type == "cuda" else [128, 256]
+    sizes = args.eval_sizes or ([256, 512, 1024] if device.type == "cuda" else [128, 256])
     rows = []
     for size in sizes:
         content, style = load_pair(size, device)
@@ -469,6 +469,10 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads (default 1: steadier on a shared machine)")
     parser.add_argument("--reps", type=int, default=5, help="repetitions per evaluation timing")
+    parser.add_argument("--eval-sizes", type=lambda text: [int(v) for v in text.split(",")],
+                        default=None, metavar="S1,S2,...",
+                        help="per-evaluation sizes (default: 128,256 on a CPU, 256,512,1024 "
+                             "on a GPU)")
     parser.add_argument("--ttq-size", type=int, default=None,
                         help="time-to-quality size (default: 256 on a CPU, 512 on a GPU)")
     parser.add_argument("--ttq-evals", type=int, default=300,

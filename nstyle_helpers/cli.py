@@ -349,6 +349,9 @@ def run(args: argparse.Namespace) -> int:
     written = save_image(result.image[0], output, overwrite=args.overwrite)
     height, width = result.image.shape[-2:]
     what = f"{width}×{height}, {result.steps} steps, {result.seconds:.0f} s on {device}"
+    if result.restarts:
+        what += (f"; L-BFGS went far uphill and restarted from its best image "
+                 f"{result.restarts} time{'s' if result.restarts > 1 else ''}")
     if result.stop_reason == "interrupted":
         print(f"{PROG}: interrupted after {result.steps} steps; wrote the best image so far "
               f"to {written} ({what})")

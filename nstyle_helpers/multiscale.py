@@ -49,7 +49,7 @@ class MultiScaleResult(OptimizationResult):
 
     ``image`` is the final image at the last (requested) size. ``history`` and
     ``snapshots`` are the last stage's (run at the final size, unless the run stopped
-    early). ``steps``, ``evaluations`` and ``seconds`` are totals over the stages;
+    early). ``steps``, ``evaluations``, ``restarts`` and ``seconds`` are totals over the stages;
     ``stages`` holds each stage's own result and ``sizes`` its (H, W); ``cost`` is the
     budget in final-scale evaluations (see the module docstring).
     """
@@ -163,5 +163,6 @@ def coarse_to_fine(solve: Solver, sizes: Sequence[tuple[int, int]],
     return MultiScaleResult(
         image=upsample(last.image, sizes[-1]), history=last.history, snapshots=last.snapshots,
         steps=sum(r.steps for r in stages), evaluations=sum(r.evaluations for r in stages),
+        restarts=sum(r.restarts for r in stages),
         seconds=time.perf_counter() - start, stop_reason=last.stop_reason,
         stages=stages, sizes=list(sizes[:len(stages)]), cost=cost)

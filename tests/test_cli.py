@@ -69,6 +69,22 @@ def test_transfer_writes_the_output(cli, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["x.png"]  # no outputs/, no temp file
 
 
+def test_the_summary_line_says_when_lbfgs_restarted(cli, tmp_path, monkeypatch):
+    from nstyle_helpers import cli as cli_module
+    from nstyle_helpers.optimize import OptimizationResult
+
+    def restarted_run(*args, **kwargs):
+        return OptimizationResult(image=torch.rand(1, 3, 21, 32), history={}, steps=2,
+                                  evaluations=2, restarts=2)
+
+    monkeypatch.setattr(cli_module, "_run_transfer", restarted_run)
+    out = tmp_path / "x.png"
+    result = cli("transfer", "--size", "32", "--steps", "2", "--weights", "random", "-q",
+                 "-o", out)
+    assert result.code == 0, result.err
+    assert "restarted from its best image 2 times" in result.out_lines[-1]
+
+
 def test_transfer_with_file_images_and_adam(cli, tmp_path):
     """File paths work as --content/--style; --optimizer adam --lr and --init noise run."""
     write_rgb_png(tmp_path / "c.png", height=40, width=24, seed=1)

@@ -46,10 +46,10 @@ def smooth_image(height, width, seed):
     return (x / x.amax()).clamp(0, 1)
 
 
-def fake_result(image, stop_reason="finished", evaluations=3):
+def fake_result(image, stop_reason="finished", evaluations=3, restarts=0):
     return OptimizationResult(image=image, history={"total": torch.zeros(2, 1)},
                               steps=evaluations, evaluations=evaluations,
-                              stop_reason=stop_reason)
+                              stop_reason=stop_reason, restarts=restarts)
 
 
 def test_driver_upsamples_each_result_into_the_next_stage():
@@ -63,7 +63,8 @@ def test_driver_upsamples_each_result_into_the_next_stage():
         if init is not None:
             assert torch.allclose(init, torch.full_like(init, 0.25 * stage))
         h, w = sizes[stage]
-        return fake_result(torch.full((1, 3, h, w), 0.25 * (stage + 1)), evaluations=steps)
+        return fake_result(torch.full((1, 3, h, w), 0.25 * (stage + 1)), evaluations=steps,
+                           restarts=stage)
 
     result = coarse_to_fine(solve, sizes, [4, 2, 1])
     assert calls == [(0, None, 4), (1, (16, 24), 2), (2, (30, 45), 1)]
@@ -71,6 +72,7 @@ def test_driver_upsamples_each_result_into_the_next_stage():
     assert result.image.shape == (1, 3, 30, 45)
     assert torch.equal(result.image, torch.full((1, 3, 30, 45), 0.75))
     assert (result.steps, result.evaluations, result.stop_reason) == (7, 7, "finished")
+    assert result.restarts == 0 + 1 + 2
     assert len(result.stages) == 3 and result.sizes == sizes
     # Cost in final-scale evaluations: 4·96/1350 + 2·384/1350 + 1.
     assert result.cost == pytest.approx((4 * 96 + 2 * 384) / 1350 + 1)

@@ -386,3 +386,53 @@ def test_lbfgs_steps_equal_one_call_with_max_iter_steps():
 
     reference.step(closure)
     assert_close(result.image, x.detach(), rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# L-BFGS restarts from the best image when a step lands far uphill.
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("jump, restarts", [(100.0, 1), (1.5, 0)])
+def test_lbfgs_restarts_from_the_best_image_after_a_big_jump_only(jump, restarts):
+    # Call 4's loss (and gradient) is multiplied by `jump`: a step that lands uphill by
+    # more than LBFGS_RESTART_FACTOR (2) sends the loop back to the best image with a
+    # fresh memory; a smaller detour is left to L-BFGS.
+    target, objective = _quadratic()
+    images, totals = [], []
+
+    def jumping(x):
+        total = objective(x)["total"] * (jump if len(images) == 4 else 1.0)
+        images.append(x.detach().clone())
+        totals.append(float(total.detach()))
+        return {"total": total}
+
+    result = run(jumping, torch.full_like(target, 0.5), optimizer="lbfgs", steps=8)
+    assert result.restarts == restarts
+    best_before_jump = min(range(4), key=lambda k: totals[k])
+    # With a restart, the step after the jump starts from the best image seen before it.
+    assert torch.equal(images[5], images[best_before_jump]) == bool(restarts)
+
+
+def test_adam_never_restarts():
+    rec = Recording(rand(1, 3, 4, 4, seed=42), scale=lambda k: 100.0 if k == 4 else 1.0)
+    assert run(rec, rand(1, 3, 4, 4, seed=43), optimizer="adam", steps=8).restarts == 0
+
+
+def test_a_late_restart_goes_on_converging():
+    # Late in a run the gradient is tiny; a fresh torch L-BFGS would make a first step of
+    # −g, barely move and stay stuck. The restart keeps the old memory's step scale, so the
+    # run goes on converging: 40 steps after a jump at call 40 the loss is far below the
+    # loss before the jump.
+    target, objective = _quadratic()
+    totals = []
+
+    def jumping(x):
+        total = objective(x)["total"]
+        totals.append(float(total.detach()))
+        return {"total": total * (1000.0 if len(totals) == 40 else 1.0)}
+
+    result = run(jumping, torch.full_like(target, 0.5), optimizer="lbfgs", steps=80)
+    assert result.restarts >= 1
+    before_jump = min(totals[:39])
+    assert result.history["total"][-1].item() < 1e-2 * before_jump
+    assert_close(result.image, target, atol=1e-3, rtol=0)
