@@ -25,8 +25,16 @@ Set ``NSTYLE_WINOGRAD=0`` for PyTorch's own convolutions.
 **Where it is used** (else the layer runs PyTorch's convolution, unchanged): a CPU float32,
 channels-first input; frozen weights (no weight gradients asked for); feature maps of at least
 :data:`MIN_POSITIONS` positions (on smaller ones, e.g. conv5_1 at 256 px, the direct
-convolution was faster); and one image at a time (NNPACK's batch mode was slower than its
-single-image mode, measured at 5 and 9 images). If NNPACK is missing or fails, PyTorch's
+convolution was faster); one image at a time (NNPACK's batch mode was slower than its
+single-image mode, measured at 5 and 9 images); and only where it *measures* faster. How much
+faster depends on the map size and on the number of threads (one thread: ×1.8 per loss
+evaluation at 256 px; two threads: about even at 192-256 px, ×1.2 at 384 px, because NNPACK
+parallelises small maps less well than oneDNN, and its threads and PyTorch's OpenMP threads
+get in each other's way), so each layer measures where it runs: its first
+2 × :data:`TRIALS` forward calls for an input shape and thread count alternate between
+NNPACK and PyTorch's convolution, timed in place, and from then on it keeps the faster.
+Timing the two convolutions in isolation, as ``cudnn.benchmark`` does, picked NNPACK for
+layers where it was slower inside the network. If NNPACK is missing or fails, PyTorch's
 convolution runs instead.
 """
 
@@ -34,11 +42,12 @@ from __future__ import annotations
 
 import copy
 import os
+import time
 
 import torch
 from torch import nn
 
-__all__ = ["WINOGRAD_ENV", "MIN_POSITIONS", "nnpack_available", "winograd_wanted",
+__all__ = ["WINOGRAD_ENV", "MIN_POSITIONS", "TRIALS", "nnpack_available", "winograd_wanted",
            "input_gradient_kernel", "WinogradConv2d", "with_winograd"]
 
 #: Environment variable: ``0`` turns Winograd convolutions off (default: on where available).
@@ -46,6 +55,11 @@ WINOGRAD_ENV = "NSTYLE_WINOGRAD"
 
 #: Smallest feature map (height × width) run with Winograd; smaller ones run direct.
 MIN_POSITIONS = 512
+
+_clock = time.perf_counter  # what the in-place timing reads (tests replace it)
+
+#: Timed forward calls of each kind before a layer settles on NNPACK or PyTorch's convolution.
+TRIALS = 3
 
 
 def nnpack_available() -> bool:
@@ -99,15 +113,20 @@ class WinogradConv2d(nn.Module):
     """A frozen 3×3 / stride 1 / padding 1 ``nn.Conv2d`` run with Winograd where it pays.
 
     Shares ``conv``'s parameters. Input (N, C_in, H, W), output (N, C_out, H, W), as ``conv``.
-    Falls back to ``conv`` itself for anything the module docstring excludes.
+    Falls back to ``conv`` itself for anything the module docstring excludes. ``autotune``:
+    time both convolutions in place per input shape and thread count and keep the faster
+    (``False``: NNPACK wherever it applies).
     """
 
-    def __init__(self, conv: nn.Conv2d):
+    def __init__(self, conv: nn.Conv2d, *, autotune: bool = True):
         super().__init__()
         if (conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups) != \
                 ((3, 3), (1, 1), (1, 1), (1, 1), 1):
             raise ValueError(f"WinogradConv2d needs a 3×3, stride-1, padding-1 conv, not {conv}.")
         self.conv = conv
+        self.autotune = autotune
+        # (input shape, threads) → {uses NNPACK: forward seconds of each timed call}
+        self._trials: dict[tuple, dict[bool, list[float]]] = {}
         self._kernel: tuple[int, torch.Tensor] | None = None  # (weight version, w̃)
         self.failed = False  # NNPACK raised once: PyTorch's convolution from then on
 
@@ -125,14 +144,41 @@ class WinogradConv2d(nn.Module):
             self._kernel = (weight._version, input_gradient_kernel(weight.detach()))
         return self._kernel[1]
 
+    def uses_nnpack(self, x: torch.Tensor) -> bool | None:
+        """For an input like ``x``: True/False once decided, None while still timing."""
+        if not self._usable(x):
+            return False
+        if not self.autotune:
+            return True
+        trials = self._trials.get((tuple(x.shape), torch.get_num_threads()))
+        if trials is None or min(map(len, trials.values())) < TRIALS:
+            return None
+        return min(trials[True]) < min(trials[False])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._usable(x):
-            try:
-                return _WinogradConv3x3.apply(x, self.conv.weight, self.conv.bias,
-                                              self._gradient_kernel())
-            except RuntimeError:  # NNPACK refused (e.g. an unsupported CPU): never again
-                self.failed = True
-        return self.conv(x)
+        use = self.uses_nnpack(x)
+        if use is False:
+            return self.conv(x)
+        trials = None
+        if use is None:  # still timing: alternate, NNPACK first
+            trials = self._trials.setdefault((tuple(x.shape), torch.get_num_threads()),
+                                             {True: [], False: []})
+            use = len(trials[True]) <= len(trials[False])
+        start = _clock()
+        out = self._nnpack_forward(x) if use else None
+        if out is None:
+            use, out = False, self.conv(x)
+        if trials is not None:
+            trials[use].append(_clock() - start)
+        return out
+
+    def _nnpack_forward(self, x: torch.Tensor) -> torch.Tensor | None:
+        try:
+            return _WinogradConv3x3.apply(x, self.conv.weight, self.conv.bias,
+                                          self._gradient_kernel())
+        except RuntimeError:  # NNPACK refused (e.g. an unsupported CPU): never again
+            self.failed = True
+            return None
 
 
 def with_winograd(extractor: nn.Module) -> nn.Module:

@@ -71,7 +71,7 @@ def test_input_gradient_kernel_gives_the_input_gradient_exactly():
 @pytest.mark.parametrize("shape", [(1, 3, 24, 32), (3, 16, 23, 29), (2, 64, 40, 40)])
 def test_forward_and_input_gradient_agree_with_pytorch(shape, nnpack_calls):
     conv = frozen_conv(shape[1], 8, seed=1)
-    fast = WinogradConv2d(conv)
+    fast = WinogradConv2d(conv, autotune=False)
     gen = torch.Generator().manual_seed(2)
     x = torch.rand(shape, generator=gen)
     upstream = torch.randn(shape[0], 8, *shape[2:], generator=gen)
@@ -88,7 +88,7 @@ def test_forward_and_input_gradient_agree_with_pytorch(shape, nnpack_calls):
 
 def test_batch_items_do_not_change_each_other(nnpack_calls):
     # Image by image: a batch gives exactly what each image gives alone.
-    fast = WinogradConv2d(frozen_conv(4, 6, seed=3))
+    fast = WinogradConv2d(frozen_conv(4, 6, seed=3), autotune=False)
     x = torch.rand(3, 4, 24, 24, generator=torch.Generator().manual_seed(4))
     together = fast(x)
     assert torch.equal(together[1:2], fast(x[1:2]))
@@ -107,7 +107,7 @@ def test_everything_else_runs_pytorchs_convolution_unchanged(case, nnpack_calls)
         conv, x = conv.double(), x.double()
     if case == "channels_last":
         x = x.contiguous(memory_format=torch.channels_last)
-    fast = WinogradConv2d(conv)
+    fast = WinogradConv2d(conv, autotune=False)
     if case == "bfloat16 autocast":
         with torch.autocast("cpu", dtype=torch.bfloat16):
             out, expected = fast(x), conv(x)
@@ -126,7 +126,7 @@ def test_an_nnpack_failure_falls_back_for_good(monkeypatch):
 
     monkeypatch.setattr(torch, "_nnpack_spatial_convolution", refuse)
     conv = frozen_conv(4, 6, seed=7)
-    fast = WinogradConv2d(conv)
+    fast = WinogradConv2d(conv, autotune=False)
     x = torch.rand(1, 4, 32, 32)
     assert torch.equal(fast(x), conv(x))
     assert fast.failed
@@ -139,7 +139,7 @@ def test_only_3x3_stride_1_padding_1_convolutions():
 
 def test_the_gradient_kernel_follows_changed_weights(nnpack_calls):
     conv = frozen_conv(4, 4, seed=8)
-    fast = WinogradConv2d(conv)
+    fast = WinogradConv2d(conv, autotune=False)
     x = torch.rand(1, 4, 32, 32, requires_grad=True)
     fast(x).sum().backward()
     with torch.no_grad():
@@ -171,12 +171,56 @@ def test_environment_switch(monkeypatch):
     assert winograd_wanted()
 
 
+@pytest.mark.parametrize("nnpack_cost, direct_cost", [(1.0, 2.0), (2.0, 1.0)])
+def test_autotune_times_both_in_place_then_keeps_the_faster(nnpack_cost, direct_cost,
+                                                            monkeypatch):
+    # A fake clock that NNPACK and PyTorch's convolution advance by their "cost".
+    now = [0.0]
+    monkeypatch.setattr(winograd, "_clock", lambda: now[0])
+    calls = []
+    original = torch._nnpack_spatial_convolution
+
+    def nnpack(*args, **kwargs):
+        now[0] += nnpack_cost
+        calls.append("nnpack")
+        return original(*args, **kwargs)
+
+    conv = frozen_conv(4, 6, seed=10)
+    conv_forward = conv.forward
+
+    def direct(x):
+        now[0] += direct_cost
+        calls.append("direct")
+        return conv_forward(x)
+
+    monkeypatch.setattr(torch, "_nnpack_spatial_convolution", nnpack)
+    monkeypatch.setattr(conv, "forward", direct)
+    fast = WinogradConv2d(conv)
+    x, other = torch.rand(1, 4, 32, 32), torch.rand(1, 4, 24, 32)
+    for _ in range(2 * winograd.TRIALS):
+        assert fast.uses_nnpack(x) is None  # still timing
+        out = fast(x)
+    assert calls == ["nnpack", "direct"] * winograd.TRIALS  # alternating, NNPACK first
+    faster = nnpack_cost < direct_cost
+    assert fast.uses_nnpack(x) is faster
+    assert fast.uses_nnpack(other) is None  # each shape is timed on its own
+    calls.clear()
+    out = fast(x)
+    assert calls == ["nnpack" if faster else "direct"]
+    if not faster:
+        assert torch.equal(out, conv_forward(x))
+
+
 def test_style_transfer_objective_agrees_with_direct_convolutions(nnpack_calls):
     # The default CPU path (accelerate → Winograd) against the plain extractor: every
     # feature, the loss terms and the gradient to the image, at the stated tolerance.
+    # Without timing, so that every map NNPACK applies to uses it.
     vgg = VGG19Features([CONTENT_LAYER, *STYLE_LAYERS], weights="random")
     fast = accelerate(vgg, "cpu")
     assert isinstance(fast, AcceleratedFeatures) and fast.winograd
+    for layer in fast._run.body:
+        if isinstance(layer, WinogradConv2d):
+            layer.autotune = False
     gen = torch.Generator().manual_seed(9)
     content, style = torch.rand(1, 3, 64, 96, generator=gen), torch.rand(1, 3, 64, 96,
                                                                            generator=gen)
