@@ -30,11 +30,12 @@ single-image mode, measured at 5 and 9 images); and only where it *measures* fas
 faster depends on the map size and on the number of threads (one thread: ×1.8 per loss
 evaluation at 256 px; two threads: about even at 192-256 px, ×1.2 at 384 px, because NNPACK
 parallelises small maps less well than oneDNN, and its threads and PyTorch's OpenMP threads
-get in each other's way), so each layer measures where it runs: its first
-2 × :data:`TRIALS` forward calls for an input shape and thread count alternate between
-NNPACK and PyTorch's convolution, timed in place, and from then on it keeps the faster.
-Timing the two convolutions in isolation, as ``cudnn.benchmark`` does, picked NNPACK for
-layers where it was slower inside the network. If NNPACK is missing or fails, PyTorch's
+get in each other's way), so each layer measures where it runs: the first time it sees an
+input shape (and thread count) it runs NNPACK and PyTorch's convolution on that input
+:data:`TRIALS` times each, alternating, and keeps the one with the lower median time, for
+that call and every later one (so equal inputs always give equal outputs). Alternating
+matters: timed back to back, NNPACK looked faster than it is inside the network, where it
+follows PyTorch's multi-threaded operations. If NNPACK is missing or fails, PyTorch's
 convolution runs instead.
 """
 
@@ -42,6 +43,7 @@ from __future__ import annotations
 
 import copy
 import os
+import statistics
 import time
 
 import torch
@@ -58,7 +60,7 @@ MIN_POSITIONS = 512
 
 _clock = time.perf_counter  # what the in-place timing reads (tests replace it)
 
-#: Timed forward calls of each kind before a layer settles on NNPACK or PyTorch's convolution.
+#: Timed runs of each convolution when a layer first sees an input shape.
 TRIALS = 3
 
 
@@ -114,7 +116,7 @@ class WinogradConv2d(nn.Module):
 
     Shares ``conv``'s parameters. Input (N, C_in, H, W), output (N, C_out, H, W), as ``conv``.
     Falls back to ``conv`` itself for anything the module docstring excludes. ``autotune``:
-    time both convolutions in place per input shape and thread count and keep the faster
+    time both convolutions per input shape and thread count and keep the faster
     (``False``: NNPACK wherever it applies).
     """
 
@@ -125,8 +127,7 @@ class WinogradConv2d(nn.Module):
             raise ValueError(f"WinogradConv2d needs a 3×3, stride-1, padding-1 conv, not {conv}.")
         self.conv = conv
         self.autotune = autotune
-        # (input shape, threads) → {uses NNPACK: forward seconds of each timed call}
-        self._trials: dict[tuple, dict[bool, list[float]]] = {}
+        self._faster: dict[tuple, bool] = {}  # (input shape, threads) → NNPACK was faster
         self._kernel: tuple[int, torch.Tensor] | None = None  # (weight version, w̃)
         self.failed = False  # NNPACK raised once: PyTorch's convolution from then on
 
@@ -145,40 +146,40 @@ class WinogradConv2d(nn.Module):
         return self._kernel[1]
 
     def uses_nnpack(self, x: torch.Tensor) -> bool | None:
-        """For an input like ``x``: True/False once decided, None while still timing."""
+        """For an input like ``x``: whether NNPACK runs; None if not timed yet."""
         if not self._usable(x):
             return False
         if not self.autotune:
             return True
-        trials = self._trials.get((tuple(x.shape), torch.get_num_threads()))
-        if trials is None or min(map(len, trials.values())) < TRIALS:
-            return None
-        return min(trials[True]) < min(trials[False])
+        return self._faster.get((tuple(x.shape), torch.get_num_threads()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         use = self.uses_nnpack(x)
-        if use is False:
-            return self.conv(x)
-        trials = None
-        if use is None:  # still timing: alternate, NNPACK first
-            trials = self._trials.setdefault((tuple(x.shape), torch.get_num_threads()),
-                                             {True: [], False: []})
-            use = len(trials[True]) <= len(trials[False])
-        start = _clock()
-        out = self._nnpack_forward(x) if use else None
-        if out is None:
-            use, out = False, self.conv(x)
-        if trials is not None:
-            trials[use].append(_clock() - start)
-        return out
+        if use is None:
+            use = self._time_both(x)
+        if use:
+            try:
+                return _WinogradConv3x3.apply(x, self.conv.weight, self.conv.bias,
+                                              self._gradient_kernel())
+            except RuntimeError:  # NNPACK refused (e.g. an unsupported CPU): never again
+                self.failed = True
+        return self.conv(x)
 
-    def _nnpack_forward(self, x: torch.Tensor) -> torch.Tensor | None:
-        try:
-            return _WinogradConv3x3.apply(x, self.conv.weight, self.conv.bias,
-                                          self._gradient_kernel())
-        except RuntimeError:  # NNPACK refused (e.g. an unsupported CPU): never again
-            self.failed = True
-            return None
+    def _time_both(self, x: torch.Tensor) -> bool:
+        seconds: dict[bool, list[float]] = {True: [], False: []}
+        with torch.no_grad():
+            for _ in range(TRIALS):
+                for nnpack in (True, False):
+                    start = _clock()
+                    try:
+                        _nnpack(x, self.conv.weight, self.conv.bias) if nnpack else self.conv(x)
+                    except RuntimeError:  # NNPACK refused: PyTorch's convolution from now on
+                        self.failed = True
+                        return False
+                    seconds[nnpack].append(_clock() - start)
+        faster = statistics.median(seconds[True]) < statistics.median(seconds[False])
+        self._faster[(tuple(x.shape), torch.get_num_threads())] = faster
+        return faster
 
 
 def with_winograd(extractor: nn.Module) -> nn.Module:

@@ -120,13 +120,14 @@ def test_everything_else_runs_pytorchs_convolution_unchanged(case, nnpack_calls)
         assert conv.weight.grad is not None
 
 
-def test_an_nnpack_failure_falls_back_for_good(monkeypatch):
+@pytest.mark.parametrize("autotune", [True, False])
+def test_an_nnpack_failure_falls_back_for_good(monkeypatch, autotune):
     def refuse(*args, **kwargs):
         raise RuntimeError("NNPACK SpatialConvolution_updateOutput failed")
 
     monkeypatch.setattr(torch, "_nnpack_spatial_convolution", refuse)
     conv = frozen_conv(4, 6, seed=7)
-    fast = WinogradConv2d(conv, autotune=False)
+    fast = WinogradConv2d(conv, autotune=autotune)
     x = torch.rand(1, 4, 32, 32)
     assert torch.equal(fast(x), conv(x))
     assert fast.failed
@@ -172,8 +173,8 @@ def test_environment_switch(monkeypatch):
 
 
 @pytest.mark.parametrize("nnpack_cost, direct_cost", [(1.0, 2.0), (2.0, 1.0)])
-def test_autotune_times_both_in_place_then_keeps_the_faster(nnpack_cost, direct_cost,
-                                                            monkeypatch):
+def test_autotune_times_both_once_per_shape_then_keeps_the_faster(nnpack_cost, direct_cost,
+                                                                  monkeypatch):
     # A fake clock that NNPACK and PyTorch's convolution advance by their "cost".
     now = [0.0]
     monkeypatch.setattr(winograd, "_clock", lambda: now[0])
@@ -197,18 +198,18 @@ def test_autotune_times_both_in_place_then_keeps_the_faster(nnpack_cost, direct_
     monkeypatch.setattr(conv, "forward", direct)
     fast = WinogradConv2d(conv)
     x, other = torch.rand(1, 4, 32, 32), torch.rand(1, 4, 24, 32)
-    for _ in range(2 * winograd.TRIALS):
-        assert fast.uses_nnpack(x) is None  # still timing
-        out = fast(x)
-    assert calls == ["nnpack", "direct"] * winograd.TRIALS  # alternating, NNPACK first
+    assert fast.uses_nnpack(x) is None
+    out = fast(x)
     faster = nnpack_cost < direct_cost
+    chosen = "nnpack" if faster else "direct"
+    # Alternating timing runs, then the chosen convolution gives the output.
+    assert calls == ["nnpack", "direct"] * winograd.TRIALS + [chosen]
     assert fast.uses_nnpack(x) is faster
     assert fast.uses_nnpack(other) is None  # each shape is timed on its own
     calls.clear()
-    out = fast(x)
-    assert calls == ["nnpack" if faster else "direct"]
-    if not faster:
-        assert torch.equal(out, conv_forward(x))
+    again = fast(x)
+    assert calls == [chosen]
+    assert torch.equal(again, out)  # equal inputs, equal outputs, from the first call on
 
 
 def test_style_transfer_objective_agrees_with_direct_convolutions(nnpack_calls):
@@ -226,6 +227,8 @@ def test_style_transfer_objective_agrees_with_direct_convolutions(nnpack_calls):
                                                                            generator=gen)
     features, reference = fast(content), vgg(content)
     assert nnpack_calls  # Winograd really ran
+    again = fast(content)
+    assert all(torch.equal(again[layer], features[layer]) for layer in features)
     for layer in reference:
         assert relative_error(features[layer], reference[layer]) < TOLERANCE, layer
     kwargs = dict(content_image=content, content_layers=[CONTENT_LAYER], style_image=style,
