@@ -9,7 +9,7 @@ on x86 and ARM CPUs as NNPACK (``torch._nnpack_spatial_convolution``), but only 
 batches of 16 or more images; style transfer runs one image at a time, so we call it
 ourselves. Measured on the development machine (AMD EPYC, 1 thread): VGG19's thirteen
 convolutions up to conv5_1 at 256 × 170 px take 159 ms instead of 304 forward and 160
-instead of 309 backward, about 1.6× faster per loss evaluation (``benchmarks/``).
+instead of 309 backward: about 1.7× faster per loss evaluation (``benchmarks/``).
 
 **The backward pass.** Only the image needs a gradient (the network is frozen). For a
 stride-1, padding-1 3×3 convolution y = w ⋆ x, the gradient to the input is again such a
@@ -27,8 +27,8 @@ channels-first input; frozen weights (no weight gradients asked for); feature ma
 :data:`MIN_POSITIONS` positions (on smaller ones, e.g. conv5_1 at 256 px, the direct
 convolution was faster); one image at a time (NNPACK's batch mode was slower than its
 single-image mode, measured at 5 and 9 images); and only where it *measures* faster. How much
-faster depends on the map size and on the number of threads (one thread: ×1.8 per loss
-evaluation at 256 px; two threads: about even at 192-256 px, ×1.2 at 384 px, because NNPACK
+faster depends on the map size and on the number of threads (one thread: ×1.7 per loss
+evaluation at 256 px; two threads: about even at 192-256 px, ×1.27 at 384 px, because NNPACK
 parallelises small maps less well than oneDNN, and its threads and PyTorch's OpenMP threads
 get in each other's way), so each layer measures where it runs: the first time it sees an
 input shape (and thread count) it runs NNPACK and PyTorch's convolution on that input
