@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -217,16 +218,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _default_output(stem: str) -> Path:
-    # Without --output we never overwrite: pick the first free name in outputs/.
-    try:
-        OUTPUT_DIR.mkdir(exist_ok=True)
-    except OSError as error:  # e.g. a file called "outputs", or a read-only folder
-        raise OutputError(f"Cannot create the folder {OUTPUT_DIR}/ for the result "
-                          f"({error.strerror or error}); choose an output file with -o.") from None
+    # Without --output we never overwrite: pick the first free name in outputs/. The folder
+    # is only checked here and created after the run (_save), so that a run that fails on
+    # its inputs leaves nothing behind.
+    if OUTPUT_DIR.exists() and not OUTPUT_DIR.is_dir():
+        raise OutputError(f"Cannot create the folder {OUTPUT_DIR}/ for the result (a file of "
+                          "that name is in the way); choose an output file with -o.")
+    if not OUTPUT_DIR.exists() and not os.access(OUTPUT_DIR.resolve().parent, os.W_OK):
+        raise OutputError(f"Cannot create the folder {OUTPUT_DIR}/ for the result (the "
+                          "current folder is read-only); choose an output file with -o.")
     candidate, n = OUTPUT_DIR / f"{stem}.png", 2
     while candidate.exists():
         candidate, n = OUTPUT_DIR / f"{stem}-{n}.png", n + 1
     return candidate
+
+
+def _save(image: torch.Tensor, output: Path, *, overwrite: bool) -> Path:
+    try:
+        output.parent.mkdir(exist_ok=True)  # outputs/, checked before the run
+    except OSError as error:
+        raise OutputError(f"Cannot create the folder {output.parent}/ for the result "
+                          f"({error.strerror or error}); choose an output file with -o.") from None
+    return save_image(image, output, overwrite=overwrite)
 
 
 def _name(argument: str) -> str:
@@ -346,7 +359,7 @@ def run(args: argparse.Namespace) -> int:
               else _default_output(_output_stem(args)))
     runner = _run_transfer if args.command == "transfer" else _run_reconstruct
     result = runner(args, device, size, steps, progress)
-    written = save_image(result.image[0], output, overwrite=args.overwrite)
+    written = _save(result.image[0], output, overwrite=args.overwrite)
     height, width = result.image.shape[-2:]
     what = f"{width}×{height}, {result.steps} steps, {result.seconds:.0f} s on {device}"
     if result.restarts:

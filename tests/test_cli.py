@@ -399,6 +399,26 @@ def test_outputs_folder_cannot_be_created(cli, tmp_path):
     assert (tmp_path / "outputs").read_text() == "not a folder"
 
 
+def test_a_failed_run_without_o_leaves_no_outputs_folder(cli, tmp_path):
+    result = cli("transfer", "--content", "chicgo", *FAST)
+    assert_cli_error(result, "Unknown example image 'chicgo'")
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_outputs_folder_in_a_read_only_folder(cli, tmp_path, monkeypatch):
+    """Without -o in a read-only current folder: exit 2 before the run, one line (os.access
+    is faked, as in test_output_in_read_only_folder: tests run as root)."""
+    from nstyle_helpers import cli as cli_module
+
+    real_access = os.access
+    monkeypatch.setattr(cli_module.os, "access", lambda p, mode, *a, **k: (
+        False if (mode & os.W_OK and os.fspath(p) == os.fspath(tmp_path.resolve()))
+        else real_access(p, mode, *a, **k)))
+    result = cli("transfer", *FAST)
+    assert_cli_error(result, "Cannot create the folder outputs/", "read-only", "-o")
+    assert not (tmp_path / "outputs").exists()
+
+
 def test_output_with_unknown_extension(cli, tmp_path):
     """-o result.txt: exit 2, one line asking for .png or .jpg."""
     result = cli("transfer", *FAST, "-o", tmp_path / "result.txt")
