@@ -1,5 +1,5 @@
 """Shared test helpers: image files of every kind, VGG19 state dicts, a loopback HTTP
-server and a command-line runner.
+server, a command-line runner and the style-transfer loss of an extractor.
 
 Imported by the test modules as ``from helpers import ...`` (pytest puts ``tests/`` on
 ``sys.path``). Nothing here touches the network: the HTTP server listens on 127.0.0.1 only.
@@ -434,3 +434,23 @@ def unchanged(path: Path):
     yield
     after = path.read_bytes() if path.exists() else None
     assert after == before, f"{path} was {'created' if before is None else 'changed'}"
+
+
+# --------------------------------------------------------------------------------------------
+# The style-transfer loss of an extractor (to compare accelerated extractors with the plain one)
+
+
+def terms_and_grad(extractor, images: dict[str, torch.Tensor]):
+    """Loss terms and gradient of ``images["x"]`` under the full style-transfer objective
+    (content at relu4_2, style at relu1_1…relu5_1, α = 1, β = 1e3) with ``extractor``,
+    against ``images["content"]`` and ``images["style"]``. Returns ({name: (N,)}, grad)."""
+    from nstyle_helpers.features import CONTENT_LAYER, STYLE_LAYERS
+    from nstyle_helpers.objective import Objective
+
+    objective = Objective(extractor, content_image=images["content"],
+                          content_layers=[CONTENT_LAYER], style_image=images["style"],
+                          style_layers=STYLE_LAYERS, content_weight=1.0, style_weight=1e3)
+    x = images["x"].clone().requires_grad_(True)
+    terms = objective(x)
+    terms["total"].sum().backward()
+    return {k: v.detach() for k, v in terms.items()}, x.grad

@@ -27,6 +27,8 @@ from nstyle_helpers.images import resize
 from nstyle_helpers.transfer import RunConfig, TransferConfig, build_extractor, style_transfer
 from nstyle_helpers.winograd import WINOGRAD_ENV
 
+from helpers import terms_and_grad
+
 LAYERS = [CONTENT_LAYER, *STYLE_LAYERS]
 
 
@@ -52,16 +54,6 @@ def _no_precision_env(monkeypatch):
 
 def relative(a, b):
     return float((a - b).norm() / b.norm())
-
-
-def terms_and_grad(extractor, images):
-    objective = ns.Objective(extractor, content_image=images["content"],
-                             content_layers=[CONTENT_LAYER], style_image=images["style"],
-                             style_layers=STYLE_LAYERS, content_weight=1.0, style_weight=1e3)
-    x = images["x"].clone().requires_grad_(True)
-    terms = objective(x)
-    terms["total"].sum().backward()
-    return {k: v.detach() for k, v in terms.items()}, x.grad
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,9 +18,10 @@ from torch.testing import assert_close
 from nstyle_helpers import winograd
 from nstyle_helpers.acceleration import AcceleratedFeatures, accelerate
 from nstyle_helpers.features import CONTENT_LAYER, STYLE_LAYERS, VGG19Features
-from nstyle_helpers.objective import Objective
 from nstyle_helpers.winograd import (MIN_POSITIONS, WINOGRAD_ENV, WinogradConv2d,
                                      input_gradient_kernel, winograd_wanted, with_winograd)
+
+from helpers import terms_and_grad
 
 TOLERANCE = 1e-4  # relative to the largest value of the compared tensor
 
@@ -231,16 +232,9 @@ def test_style_transfer_objective_agrees_with_direct_convolutions(nnpack_calls):
     assert all(torch.equal(again[layer], features[layer]) for layer in features)
     for layer in reference:
         assert relative_error(features[layer], reference[layer]) < TOLERANCE, layer
-    kwargs = dict(content_image=content, content_layers=[CONTENT_LAYER], style_image=style,
-                  style_layers=list(STYLE_LAYERS), content_weight=1.0, style_weight=1e3)
-    start = torch.rand(1, 3, 64, 96, generator=gen)
-    results = []
-    for extractor in (fast, vgg):
-        image = start.clone().requires_grad_(True)
-        terms = Objective(extractor, **kwargs)(image)
-        terms["total"].sum().backward()
-        results.append((terms, image.grad))
-    (terms, grad), (ref_terms, ref_grad) = results
+    images = {"content": content, "style": style, "x": torch.rand(1, 3, 64, 96, generator=gen)}
+    (terms, grad), (ref_terms, ref_grad) = terms_and_grad(fast, images), terms_and_grad(vgg,
+                                                                                        images)
     for name in ("content", "style", "total"):
         assert relative_error(terms[name], ref_terms[name]) < TOLERANCE, name
     assert relative_error(grad, ref_grad) < 10 * TOLERANCE
