@@ -31,7 +31,7 @@ The pipeline, one module per concept, each depending only on those above it:
 Nothing heavy runs at import: no network is built and no weights are loaded until asked.
 """
 
-from .defaults import quick_mode, quick_or, tutorial_equivalent_weights
+from .defaults import default_size, default_steps, quick_mode, quick_or, tutorial_equivalent_weights
 from .devices import resolve_device
 from .errors import (DeviceError, DivergedError, ImageError, ImageTooSmallError, LayerError,
                      MaskError, NstyleError, OutputError, SettingsError, WeightsError)
@@ -43,12 +43,13 @@ from .losses import (combined_loss, content_loss, gram_matrix, pixel_loss, style
                      total_variation)
 from .objective import Objective
 from .optimize import OptimizationResult, optimize
-from .transfer import RunConfig, TransferConfig, reconstruct_content, reconstruct_style, \
-    style_transfer
+from .transfer import (RunConfig, TransferConfig, build_extractor, reconstruct_content,
+                       reconstruct_style, style_transfer, transfer_loss_weights)
 from .color import combine_luminance, match_color_histogram, rgb_to_yiq, yiq_to_rgb
 from .multistyle import MultiStyleObjective, guided_gram_matrix
 from .multiscale import MultiScaleResult, coarse_to_fine
 from .controls import controlled_transfer
+from .session import describe_session
 
 __version__ = "0.1.0"
 
@@ -57,6 +58,7 @@ __all__ = [
     "DeviceError", "DivergedError", "ImageError", "ImageTooSmallError", "LayerError",
     "NstyleError", "OutputError", "SettingsError", "WeightsError",
     "Objective", "OptimizationResult", "RunConfig", "TransferConfig", "VGG19Features",
+    "build_extractor", "default_size", "default_steps", "describe_session", "transfer_loss_weights",
     "combined_loss", "content_loss", "example_image_path", "example_names", "feature_shape",
     "gram_matrix", "load_image", "optimize", "pixel_loss", "quick_mode", "quick_or",
     "reconstruct_content", "reconstruct_style", "resolve_device", "save_image",

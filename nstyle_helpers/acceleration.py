@@ -26,13 +26,13 @@ unchanged and in full precision. Inside the wrapper:
   algorithm once per input shape and keep the fastest: style transfer runs one shape
   hundreds of times) and TF32 for convolutions that still run in float32 (not for the
   Gram matrices' matrix products, which stay float32).
-- **Winograd convolutions** (``winograd=True``, CPU, float32): the 3×3 convolutions run
-  with Winograd's algorithm through NNPACK, several times fewer multiplications than the
+- **Winograd convolutions** (``winograd=True``, CPU, float32, opt-in): the 3×3 convolutions
+  run with Winograd's algorithm through NNPACK, several times fewer multiplications than the
   direct sum: on the development machine about 1.7× faster per loss evaluation with one
-  thread, 1.27× at 384 px with two (each layer keeps whichever convolution it measures
-  faster), outputs equal to about 1e-5 relative (:mod:`nstyle_helpers.winograd`).
-  ``winograd=None`` in :func:`accelerate` uses it on a CPU whenever NNPACK is available and
-  ``$NSTYLE_WINOGRAD`` is not ``0``.
+  thread, about even at 192-256 px and 1.27× at 384 px with two; each layer shape is checked
+  against PyTorch's convolution before use (:mod:`nstyle_helpers.winograd`).
+  ``winograd=None`` in :func:`accelerate` uses it on a CPU only when ``$NSTYLE_WINOGRAD=1``
+  and NNPACK is available.
 - ``compile=True``: :func:`torch.compile` on the network (optional; the first call compiles
   for a minute or so, which pays off only on long GPU runs).
 
@@ -51,23 +51,21 @@ Example:
 
 from __future__ import annotations
 
-import os
-
 import torch
 from torch import nn
 
+from .environment import PRECISION_ENV, precision_setting
 from .errors import SettingsError
 from .features import VGG19Features
-from .winograd import nnpack_available, winograd_wanted, with_winograd
+from .winograd import nnpack_available, winograd_layers, winograd_wanted, with_winograd
 
 __all__ = ["PRECISIONS", "PRECISION_ENV", "AcceleratedFeatures", "accelerate",
-           "configure_backends", "native_bfloat16", "resolve_precision"]
+           "configure_backends", "convolution_algorithm", "native_bfloat16",
+           "resolve_precision", "winograd_default"]
 
 #: The precisions :class:`AcceleratedFeatures` knows ("auto" is resolved per device).
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
-#: Environment variable overriding the default precision (``auto``, ``float32``, ``bfloat16``).
-PRECISION_ENV = "NSTYLE_PRECISION"
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -102,7 +100,7 @@ def resolve_precision(precision: str | None, device: torch.device | str) -> str:
     'float32'
     """
     if precision is None:
-        precision = os.environ.get(PRECISION_ENV, "").strip().lower() or "auto"
+        precision = precision_setting() or "auto"
     if precision not in PRECISIONS:
         raise SettingsError(f"precision must be one of {', '.join(PRECISIONS)}, not "
                             f"{precision!r}.")
@@ -217,8 +215,7 @@ def accelerate(extractor: VGG19Features, device: torch.device | str | None = Non
 
     ``precision=None`` reads ``$NSTYLE_PRECISION`` (default ``"auto"``: bfloat16 on a recent
     NVIDIA GPU, float32 elsewhere); ``channels_last=None`` means "on CUDA only";
-    ``winograd=None`` means "on a CPU in float32 and channels-first, if NNPACK is available
-    and ``$NSTYLE_WINOGRAD`` is not 0". Also calls :func:`configure_backends`. Returns
+    ``winograd=None`` means :func:`winograd_default`. Also calls :func:`configure_backends`. Returns
     ``extractor`` itself when nothing would change (float32, channels-first, no Winograd,
     not compiled).
     """
@@ -229,10 +226,36 @@ def accelerate(extractor: VGG19Features, device: torch.device | str | None = Non
     if channels_last is None:
         channels_last = device.type == "cuda"
     if winograd is None:
-        winograd = (device.type == "cpu" and precision == "float32" and not channels_last
-                    and winograd_wanted() and nnpack_available())
+        winograd = winograd_default(device, precision) and not channels_last
     configure_backends(device)
     if precision == "float32" and not channels_last and not winograd and not compile:
         return extractor
     return AcceleratedFeatures(extractor, precision=precision, channels_last=channels_last,
                                winograd=winograd, compile=compile)
+
+
+def winograd_default(device: torch.device | str, precision: str) -> bool:
+    """Whether :func:`accelerate` turns Winograd on: a CPU, float32, ``$NSTYLE_WINOGRAD=1``
+    and NNPACK available. Off by default (see :mod:`nstyle_helpers.winograd` for why)."""
+    return (torch.device(device).type == "cpu" and precision == "float32"
+            and winograd_wanted() and nnpack_available())
+
+
+def convolution_algorithm(extractor: nn.Module) -> str:
+    """Which convolutions ``extractor`` runs, in words (for :func:`describe_session`).
+
+    >>> from nstyle_helpers.features import VGG19Features
+    >>> convolution_algorithm(VGG19Features(["relu1_1"], weights="random"))
+    "PyTorch's (direct)"
+    """
+    layers = winograd_layers(getattr(extractor, "_run", extractor))
+    if not layers:
+        return "PyTorch's (direct)"
+    rejected = sum(len(layer.rejected) for layer in layers)
+    failed = any(layer.failed for layer in layers)
+    text = "Winograd (NNPACK) on maps of 512+ positions verified against PyTorch's"
+    if failed:
+        return text + "; NNPACK failed on this CPU, so PyTorch's runs instead"
+    if rejected:
+        text += f"; {rejected} layer shape{'s' if rejected > 1 else ''} disagreed and run PyTorch's"
+    return text

@@ -54,11 +54,12 @@ few steps) for tests on a 2-core CPU. Read sizes and step counts through :func:`
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
+
+from .environment import QUICK_ENV, quick_setting
 
 __all__ = [
     "QUICK_ENV",
@@ -70,8 +71,6 @@ __all__ = [
     "tutorial_equivalent_weights",
 ]
 
-#: Environment variable that turns quick mode on (``NSTYLE_QUICK=1``).
-QUICK_ENV = "NSTYLE_QUICK"
 
 CPU_SIZE, CPU_STEPS = 384, 300
 GPU_SIZE, GPU_STEPS = 512, 500
@@ -84,8 +83,7 @@ TUTORIAL_STYLE_WEIGHT = 1e6
 
 def quick_mode() -> bool:
     """True when ``$NSTYLE_QUICK`` is set, except to ``""``, ``0``, ``false``, ``no``, ``off``."""
-    return os.environ.get(QUICK_ENV, "").strip().lower() not in ("", "0", "false", "no", "n",
-                                                                  "off")
+    return quick_setting()
 
 
 def quick_or(full, quick):

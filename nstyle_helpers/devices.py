@@ -7,16 +7,13 @@ tensors it is given. Only the entry points (command line, notebooks) call
 
 from __future__ import annotations
 
-import os
-
 import torch
 
+from .environment import DEVICE_ENV, device_setting
 from .errors import DeviceError
 
 __all__ = ["DEVICE_ENV", "resolve_device"]
 
-#: Environment variable that overrides the automatic choice, e.g. ``NSTYLE_DEVICE=cpu``.
-DEVICE_ENV = "NSTYLE_DEVICE"
 
 
 def _mps_available() -> bool:
@@ -40,7 +37,7 @@ def resolve_device(name: str | torch.device | None = None) -> torch.device:
     """
     if isinstance(name, torch.device):
         name = str(name)
-    name = (name or os.environ.get(DEVICE_ENV) or "auto").strip().lower()
+    name = (name or device_setting() or "auto").strip().lower()
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

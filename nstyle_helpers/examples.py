@@ -21,12 +21,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .environment import IMAGE_DIR_ENV, image_dir_setting
 from .errors import ImageError
 
 __all__ = ["IMAGE_DIR_ENV", "ExampleImage", "example_names", "example_image_path", "image_path"]
 
-#: Environment variable naming the folder where example images are cached.
-IMAGE_DIR_ENV = "NSTYLE_IMAGE_DIR"
 
 _REPO_IMAGES = Path(__file__).resolve().parent.parent / "images"
 _MANIFEST = _REPO_IMAGES / "manifest.json"
@@ -56,7 +55,7 @@ def example_names() -> list[str]:
 
 def cache_dir() -> Path:
     """The folder example images are cached in (``$NSTYLE_IMAGE_DIR`` or ``images/``)."""
-    return Path(os.environ.get(IMAGE_DIR_ENV) or _REPO_IMAGES)
+    return Path(image_dir_setting() or _REPO_IMAGES)
 
 
 def example_image_path(name: str, *, progress: bool = True) -> Path:

@@ -1,4 +1,4 @@
-"""What this session runs with: device, weights and quick mode, said out loud.
+"""What this session runs with: device, weights, precision, convolutions and quick mode.
 
 Notebooks call :func:`describe_session` in their first code cell, so a student sees at the
 top of the output whether quick mode or random weights are on (and then the pictures are
@@ -11,8 +11,10 @@ from pathlib import Path
 
 import torch
 
-from .defaults import QUICK_ENV, quick_mode
-from .weights import WEIGHTS_ENV, resolve_weights_source
+from .acceleration import resolve_precision, winograd_default
+from .defaults import quick_mode
+from .environment import QUICK_ENV, WEIGHTS_ENV, WINOGRAD_ENV
+from .weights import resolve_weights_source
 
 __all__ = ["pretrained_weights_cached", "describe_session"]
 
@@ -25,7 +27,12 @@ def pretrained_weights_cached() -> bool:
 
 
 def describe_session(device: torch.device, weights: str | None = None) -> str:
-    """A few lines on the device, the weights and quick mode, with warnings in capitals."""
+    """A few lines on the device, weights, precision, convolutions and quick mode.
+
+    Warnings (random weights, quick mode) are in capitals. Precision and the convolution
+    algorithm are what :func:`~nstyle_helpers.transfer.build_extractor` will use on
+    ``device``; both change the numbers a run computes (by rounding).
+    """
     source = resolve_weights_source(weights)
     lines = [f"device: {device}" + (" (no GPU found: runs take minutes, not seconds)"
                                     if device.type == "cpu" else "")]
@@ -39,6 +46,11 @@ def describe_session(device: torch.device, weights: str | None = None) -> str:
         lines.append(f"weights: torchvision's pretrained VGG19 ({state})")
     else:
         lines.append(f"weights: {source}")
+    precision = resolve_precision(None, device)
+    winograd = ("Winograd (NNPACK), each layer shape verified against PyTorch's first "
+                f"({WINOGRAD_ENV}=1)")
+    lines.append(f"precision: {precision}; convolutions: "
+                 + (winograd if winograd_default(device, precision) else "PyTorch's"))
     if quick_mode():
         lines.append(f"QUICK MODE ({QUICK_ENV}=1): tiny images and a few steps, for tests. "
                      "Unset it for the real settings.")

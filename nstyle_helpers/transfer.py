@@ -77,9 +77,9 @@ def build_extractor(layers: Sequence[str], config: RunConfig, device: torch.devi
 
     Run the fast way for ``device`` (:func:`~nstyle_helpers.acceleration.accelerate`): on a
     recent NVIDIA GPU in bfloat16 and channels_last with cudnn.benchmark (features and losses
-    still float32); on a CPU in float32 with Winograd convolutions where NNPACK is available
-    (:mod:`nstyle_helpers.winograd`; ``$NSTYLE_WINOGRAD=0`` turns them off), or in bfloat16
-    with ``$NSTYLE_PRECISION=bfloat16``.
+    still float32); on a CPU in float32 with PyTorch's convolutions (Winograd through NNPACK
+    with ``$NSTYLE_WINOGRAD=1``, :mod:`nstyle_helpers.winograd`), or in bfloat16 with
+    ``$NSTYLE_PRECISION=bfloat16``.
     """
     extractor = VGG19Features(layers, weights=config.weights, pooling=config.pooling,
                               progress=progress)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import pickle
 import urllib.error
 import warnings
@@ -25,13 +26,13 @@ from pathlib import Path
 
 import torch
 
+from .environment import WEIGHTS_ENV, weights_setting
 from .errors import WeightsError
 
 __all__ = ["WEIGHTS_ENV", "RandomWeightsWarning", "resolve_weights_source",
            "load_features_state_dict"]
 
 #: Environment variable choosing the weights: ``imagenet``, ``random`` or a file path.
-WEIGHTS_ENV = "NSTYLE_WEIGHTS"
 
 _OFFLINE_HELP = (
     "To work offline, copy vgg19-dcbb9e9d.pth (from "
@@ -45,9 +46,19 @@ class RandomWeightsWarning(UserWarning):
     """Warned whenever VGG19 runs with random weights."""
 
 
+def _warn_at_caller(message: str, category: type[Warning]) -> None:
+    # Point the warning at the first frame outside this package (the student's cell or
+    # script), not at the package line that happened to build VGG19.
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
+
+
 def resolve_weights_source(weights: str | os.PathLike | None = None) -> str | Path:
     """Return ``"imagenet"``, ``"random"`` or a :class:`Path`: argument, else env, else imagenet."""
-    source = weights if weights is not None else os.environ.get(WEIGHTS_ENV) or "imagenet"
+    source = weights if weights is not None else weights_setting() or "imagenet"
     if isinstance(source, str) and source.strip().lower() in ("imagenet", "random"):
         return source.strip().lower()
     return Path(source)
@@ -65,9 +76,9 @@ def load_features_state_dict(source: str | Path, conv_indices: list[int], *,
         WeightsError: the download failed, or the file is missing or not a VGG19 state dict.
     """
     if source == "random":
-        warnings.warn("VGG19 is running with RANDOM weights (NSTYLE_WEIGHTS=random or "
-                      "weights='random'): fine for tests, but the pictures will not look like "
-                      "style transfer.", RandomWeightsWarning, stacklevel=4)
+        _warn_at_caller("VGG19 is running with RANDOM weights (NSTYLE_WEIGHTS=random or "
+                        "weights='random'): fine for tests, but the pictures will not look "
+                        "like style transfer.", RandomWeightsWarning)
         return None
     if source == "imagenet":
         full = _imagenet_state_dict(torch.hub.get_dir(), progress=progress)

