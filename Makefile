@@ -7,9 +7,9 @@ STAMP  := $(VENV)/.installed
 .PHONY: setup run test test-fast test-browser lab assignments clean benchmark
 
 # pip resolves a matching torch/torchvision pair from requirements.txt (see the comment there).
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -r requirements.txt -c constraints.txt
 	$(PY) -m pip install --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 

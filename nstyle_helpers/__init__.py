@@ -4,6 +4,8 @@ The pipeline, one module per concept, each depending only on those above it:
 
 ================  ==============================================================
 ``errors``        the exceptions for bad input, one clear sentence each
+``environment``   every environment variable the package reads (NSTYLE_*, TQDM_DISABLE)
+``validation``    input checks shared by the library and the command line
 ``devices``       CUDA, then MPS, then CPU; overridable
 ``images``        files ↔ (N, 3, H, W) tensors in [0, 1]; white noise
 ``examples``      the example images by name (manifest, download, sha256, cache)
@@ -20,7 +22,8 @@ The pipeline, one module per concept, each depending only on those above it:
 ``multistyle``    several styles blended, style scale, spatial masks (guided Grams)
 ``multiscale``    coarse-to-fine optimisation for high resolutions
 ``controls``      style transfer with all of the above (Gatys et al. 2017)
-``session``       what a notebook runs with (device, weights, quick mode), said out loud
+``session``       what a notebook runs with (device, weights, precision, quick mode)
+``lessons``       each notebook's sizes and step counts (its cost table states them)
 ``display``       matplotlib figures (compute nothing, return figures)
 ``widgets``       ipywidgets built from pure render functions
 ``checks``        assignment checks: a student's function against the reference
@@ -50,6 +53,7 @@ from .multistyle import MultiStyleObjective, guided_gram_matrix
 from .multiscale import MultiScaleResult, coarse_to_fine
 from .controls import controlled_transfer
 from .session import describe_session
+from . import lessons
 
 __version__ = "0.1.0"
 

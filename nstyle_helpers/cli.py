@@ -8,7 +8,7 @@ ever written whole (see :func:`nstyle_helpers.images.save_image`).
 from __future__ import annotations
 
 import argparse
-import math
+import signal
 import os
 import sys
 import warnings
@@ -18,19 +18,22 @@ import torch
 
 from .defaults import default_size, default_steps
 from .devices import resolve_device
-from .errors import NstyleError, OutputError, SettingsError
+from .errors import DivergedError, NstyleError, OutputError, OutputExistsError, SettingsError
 from .examples import image_path
 from .features import CONTENT_LAYER, STYLE_LAYERS, check_image_size, check_layer_names
-from .images import check_output_path, load_image, resize, save_image
+from .images import check_output_path, load_image, resize, save_image, save_new_image
 from .optimize import DEFAULT_LR, OPTIMIZERS
+from .validation import (validate_learning_rate, validate_loss_weight, validate_seed,
+                         validate_size, validate_steps)
 from .transfer import RunConfig, TransferConfig, reconstruct_content, reconstruct_style, \
     style_transfer
 from .color import PRESERVE_COLOR
 from .controls import controlled_transfer
-from .multiscale import check_scales, stage_sizes
-from .multistyle import MAX_STYLE_SCALE, load_label_masks, scale_style
+from .multiscale import check_scale_steps, check_scales, stage_sizes
+from .multistyle import MAX_STYLE_SCALE, check_blend, check_style_scale, load_label_masks, \
+    scale_style
 
-__all__ = ["main"]
+__all__ = ["main", "console_main"]
 
 PROG = "nstyle"
 OUTPUT_DIR = Path("outputs")
@@ -43,33 +46,32 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return value
+def _option(parse, validate, what: str):
+    """An argparse type: ``parse`` the text (else "is not WHAT"), then the library's own
+    validator (:mod:`nstyle_helpers.validation`), whose sentence becomes the usage error."""
+
+    def convert(text: str):
+        try:
+            value = parse(text.strip())
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        try:
+            return validate(value)
+        except NstyleError as error:
+            raise argparse.ArgumentTypeError(str(error).rstrip(".")) from None
+
+    return convert
 
 
-def _float(text: str, *, allow_zero: bool) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise argparse.ArgumentTypeError(
-            f"{text} must be a {'non-negative' if allow_zero else 'positive'} number")
-    return value
+_size = _option(int, validate_size, "a whole number of pixels")
+_steps = _option(int, validate_steps, "a whole number")
+_lr = _option(float, validate_learning_rate, "a number")
+_seed = _option(int, validate_seed, "a whole number")
+_style_scale = _option(float, check_style_scale, "a number")
 
 
-def _positive_float(text: str) -> float:
-    return _float(text, allow_zero=False)
-
-
-def _non_negative_float(text: str) -> float:
-    return _float(text, allow_zero=True)
+def _weight(what: str):
+    return _option(float, lambda value: validate_loss_weight(value, what), "a number")
 
 
 def _layer_list(text: str) -> tuple[str, ...]:
@@ -77,52 +79,38 @@ def _layer_list(text: str) -> tuple[str, ...]:
 
 
 def _name_list(text: str) -> list[str]:
+    if Path(text).exists():  # an existing file wins, even with a comma in its name
+        return [text]
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:
         raise argparse.ArgumentTypeError("give an image name or path")
     return names
 
 
-def _number_list(text: str, convert, what: str) -> list:
-    values = []
-    for item in text.split(","):
+def _list_of(parse, what: str, validate):
+    """An argparse type for a comma list, each item parsed, then the whole list validated."""
+
+    def convert(text: str):
+        values = []
+        for item in text.split(","):
+            try:
+                values.append(parse(item.strip()))
+            except (ValueError, OverflowError):
+                raise argparse.ArgumentTypeError(f"{item.strip()!r} in {text!r} is not "
+                                                 f"{what}") from None
         try:
-            values.append(convert(item.strip()))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{item.strip()!r} in {text!r} is not {what}") \
-                from None
-    return values
+            return validate(values)
+        except NstyleError as error:
+            raise argparse.ArgumentTypeError(str(error).rstrip(".")) from None
+
+    return convert
 
 
-def _blend_list(text: str) -> tuple[float, ...]:
-    weights = _number_list(text, float, "a number")
-    if any(not math.isfinite(w) or w < 0 for w in weights):
-        raise argparse.ArgumentTypeError(f"{text} must be numbers >= 0, e.g. 0.7,0.3")
-    if abs(sum(weights) - 1.0) > 1e-6:
-        raise argparse.ArgumentTypeError(f"{text} must sum to 1, e.g. 0.7,0.3")
-    return tuple(weights)
-
-
-def _style_scale(text: str) -> float:
-    value = _positive_float(text)
-    if value > MAX_STYLE_SCALE:
-        raise argparse.ArgumentTypeError(f"{text} must be at most {MAX_STYLE_SCALE:g}")
-    return value
-
-
-def _scale_list(text: str) -> tuple[int, ...]:
-    sizes = _number_list(text, int, "a whole number of pixels")
-    try:
-        return check_scales(sizes)
-    except SettingsError as error:
-        raise argparse.ArgumentTypeError(str(error).rstrip(".")) from None
-
-
-def _steps_list(text: str) -> tuple[int, ...]:
-    steps = _number_list(text, int, "a whole number")
-    if any(s <= 0 for s in steps):
-        raise argparse.ArgumentTypeError(f"{text} must be whole numbers >= 1")
-    return tuple(steps)
+_blend_list = _list_of(float, "a number", lambda weights: check_blend(weights, len(weights)))
+_scale_list = _list_of(int, "a whole number of pixels",
+                       lambda sizes: tuple(validate_size(s) for s in check_scales(sizes)))
+_steps_list = _list_of(int, "a whole number",
+                       lambda steps: check_scale_steps(steps, len(steps)))
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -131,19 +119,20 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                      help="PNG/JPEG file to write (default: a new file in outputs/)")
     run.add_argument("--overwrite", action="store_true",
                      help="replace --output if it exists (otherwise that is an error)")
-    run.add_argument("--size", type=_positive_int,
+    run.add_argument("--size", type=_size,
                      help="longer side in pixels (default: 512 on a GPU, 384 on a CPU)")
-    run.add_argument("--steps", type=_positive_int,
+    run.add_argument("--steps", type=_steps,
                      help="optimiser steps (default: 500 on a GPU, 300 on a CPU); with "
                           "L-BFGS one step is one iteration")
     run.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs",
-                     help="lbfgs (the paper, default) or adam (the article)")
-    run.add_argument("--lr", type=_positive_float,
+                     help="lbfgs (the paper, default) or adam (the blog post)")
+    run.add_argument("--lr", type=_lr,
                      help=f"learning rate (default: {DEFAULT_LR['lbfgs']:g} for lbfgs, "
                           f"{DEFAULT_LR['adam']:g} for adam, in [0, 1] pixel units)")
     run.add_argument("--pooling", choices=("max", "avg"), default="max",
                      help="max (what VGG19 was trained with, default) or avg (the paper)")
-    run.add_argument("--seed", type=int, default=0, help="seed of the white noise (default 0)")
+    run.add_argument("--seed", type=_seed, default=0,
+                     help="seed of the white noise, 0 to 2**64-1 (default 0)")
     run.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps; "
                                       "or set NSTYLE_DEVICE")
     run.add_argument("--weights", help="imagenet (default: torchvision's download), random "
@@ -165,11 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
                           help="style image (default great_wave); repeat it or give a comma "
                                "list (a.jpg,b.jpg) for several styles, blended by "
                                "--style-blend or placed by --mask")
-    transfer.add_argument("--content-weight", type=_positive_float,
+    transfer.add_argument("--content-weight", type=_weight("the content weight"),
                           help="alpha (default: the PyTorch tutorial's weight converted to the "
                                "article's formulas, see nstyle_helpers/defaults.py)")
-    transfer.add_argument("--style-weight", type=_positive_float, help="beta (default: likewise)")
-    transfer.add_argument("--tv-weight", type=_non_negative_float, default=0.0,
+    transfer.add_argument("--style-weight", type=_weight("the style weight"),
+                          help="beta (default: likewise)")
+    transfer.add_argument("--tv-weight", type=_weight("the total-variation weight"), default=0.0,
                           help="total-variation weight (default 0)")
     transfer.add_argument("--content-layer", default=CONTENT_LAYER,
                           help=f"content layer l_c (default {CONTENT_LAYER})")
@@ -189,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default equal), e.g. 0.7,0.3")
     beyond.add_argument("--style-scale", type=_style_scale, metavar="S",
                         help="style image's longer side relative to the content's, e.g. 0.5 "
-                             f"(coarser strokes) or 2 (finer); at most {MAX_STYLE_SCALE:g}")
+                             f"(finer strokes) or 2 (coarser); at most {MAX_STYLE_SCALE:g}")
     beyond.add_argument("--mask", metavar="PATH",
                         help="label image over the content (same aspect ratio, saved as PNG): "
                              "one flat grey level per --style, darkest = first style; each "
@@ -217,29 +207,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _default_output(stem: str) -> Path:
-    # Without --output we never overwrite: pick the first free name in outputs/. The folder
-    # is only checked here and created after the run (_save), so that a run that fails on
-    # its inputs leaves nothing behind.
+def _check_output_folder() -> None:
+    # Without --output we never overwrite: the result takes the first free name in outputs/
+    # when it is saved (_save). The folder is only checked here and created after the run,
+    # so that a run that fails on its inputs leaves nothing behind.
     if OUTPUT_DIR.exists() and not OUTPUT_DIR.is_dir():
         raise OutputError(f"Cannot create the folder {OUTPUT_DIR}/ for the result (a file of "
                           "that name is in the way); choose an output file with -o.")
     if not OUTPUT_DIR.exists() and not os.access(OUTPUT_DIR.resolve().parent, os.W_OK):
         raise OutputError(f"Cannot create the folder {OUTPUT_DIR}/ for the result (the "
                           "current folder is read-only); choose an output file with -o.")
-    candidate, n = OUTPUT_DIR / f"{stem}.png", 2
-    while candidate.exists():
-        candidate, n = OUTPUT_DIR / f"{stem}-{n}.png", n + 1
-    return candidate
 
 
-def _save(image: torch.Tensor, output: Path, *, overwrite: bool) -> Path:
+def _save(image: torch.Tensor, args) -> Path:
+    """Write the result: to ``-o`` (never replacing a file without --overwrite), or under
+    the first free name in outputs/, claimed atomically (two runs never lose a result)."""
+    if args.output:
+        try:
+            return save_image(image, args.output, overwrite=args.overwrite)
+        except OutputExistsError as error:  # appeared during the run
+            raise OutputExistsError(error.path, option="--overwrite") from None
     try:
-        output.parent.mkdir(exist_ok=True)  # outputs/, checked before the run
+        OUTPUT_DIR.mkdir(exist_ok=True)  # checked before the run
     except OSError as error:
-        raise OutputError(f"Cannot create the folder {output.parent}/ for the result "
+        raise OutputError(f"Cannot create the folder {OUTPUT_DIR}/ for the result "
                           f"({error.strerror or error}); choose an output file with -o.") from None
-    return save_image(image, output, overwrite=overwrite)
+    return save_new_image(image, OUTPUT_DIR, _output_stem(args))
 
 
 def _name(argument: str) -> str:
@@ -346,7 +339,44 @@ def _output_stem(args) -> str:
     return f"{_name(args.image)}_style_{'+'.join(args.style_layers)}"
 
 
-def run(args: argparse.Namespace) -> int:
+class _Termination:
+    """SIGTERM (job schedulers, ``timeout``) handled like Ctrl-C: the handler raises
+    KeyboardInterrupt, so the optimisation loop stops and returns its best image, and
+    remembers that it was SIGTERM, for the exit status 143."""
+
+    def __init__(self):
+        self.received = False
+
+    def __call__(self, _signum, _frame):
+        self.received = True
+        raise KeyboardInterrupt
+
+
+def _exit_status(termination: _Termination) -> int:
+    return 143 if termination.received else 130
+
+
+def _stopped(termination: _Termination) -> str:
+    return "terminated (SIGTERM)" if termination.received else "interrupted"
+
+
+def _ignore_interrupts() -> None:
+    # After the first Ctrl-C or SIGTERM: finish writing the image and exit, undisturbed by a
+    # second one (main restores the handlers; console_main keeps ignoring them until exit).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _summary(result, device) -> str:
+    height, width = result.image.shape[-2:]
+    what = f"{width}×{height}, {result.steps} steps, {result.seconds:.0f} s on {device}"
+    if result.restarts:
+        what += (f"; L-BFGS went far uphill and restarted from its best image "
+                 f"{result.restarts} time{'s' if result.restarts > 1 else ''}")
+    return what
+
+
+def run(args: argparse.Namespace, termination: _Termination) -> int:
     if args.command == "transfer":
         args.style = args.style or ["great_wave"]
         _check_beyond(args)
@@ -355,21 +385,31 @@ def run(args: argparse.Namespace) -> int:
     steps = args.steps or default_steps(device)
     progress = not args.quiet
     # Check the output before the long run, so a bad path costs seconds, not minutes.
-    output = (check_output_path(args.output, overwrite=args.overwrite) if args.output
-              else _default_output(_output_stem(args)))
+    if args.output:
+        try:
+            check_output_path(args.output, overwrite=args.overwrite)
+        except OutputExistsError as error:
+            raise OutputExistsError(error.path, option="--overwrite") from None
+    else:
+        _check_output_folder()
     runner = _run_transfer if args.command == "transfer" else _run_reconstruct
-    result = runner(args, device, size, steps, progress)
-    written = _save(result.image[0], output, overwrite=args.overwrite)
-    height, width = result.image.shape[-2:]
-    what = f"{width}×{height}, {result.steps} steps, {result.seconds:.0f} s on {device}"
-    if result.restarts:
-        what += (f"; L-BFGS went far uphill and restarted from its best image "
-                 f"{result.restarts} time{'s' if result.restarts > 1 else ''}")
+    try:
+        result = runner(args, device, size, steps, progress)
+    except DivergedError as error:
+        # The run failed, but its best image is not thrown away.
+        _ignore_interrupts()
+        written = _save(error.result.image[0], args)
+        print(f"{PROG}: error: {error.cause} Wrote the best image before that to {written}.",
+              file=sys.stderr)
+        return 2
     if result.stop_reason == "interrupted":
-        print(f"{PROG}: interrupted after {result.steps} steps; wrote the best image so far "
-              f"to {written} ({what})")
-        return 130
-    print(f"{PROG}: wrote {written} ({what})")
+        _ignore_interrupts()
+    written = _save(result.image[0], args)
+    if result.stop_reason == "interrupted":
+        print(f"{PROG}: {_stopped(termination)} after {result.steps} steps; wrote the best "
+              f"image so far to {written} ({_summary(result, device)})")
+        return _exit_status(termination)
+    print(f"{PROG}: wrote {written} ({_summary(result, device)})")
     return 0
 
 
@@ -378,20 +418,39 @@ def _format_warning(message, category, *_args, **_kwargs) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
+    """Run the command line; returns the exit status (0 ok, 2 bad input, 130 interrupted
+    by Ctrl-C, 143 terminated by SIGTERM; after either the best image so far is written)."""
     args = build_parser().parse_args(argv)
     original_format, warnings.formatwarning = warnings.formatwarning, _format_warning
+    termination = _Termination()
+    originals = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGTERM, termination)
     try:
-        return run(args)
+        return run(args, termination)
     except NstyleError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; nothing was written", file=sys.stderr)
-        return 130
+        _ignore_interrupts()
+        print(f"{PROG}: {_stopped(termination)}; nothing was written", file=sys.stderr)
+        return _exit_status(termination)
     except torch.cuda.OutOfMemoryError:
         print(f"{PROG}: error: the GPU ran out of memory; use a smaller --size or "
               "--device cpu", file=sys.stderr)
         return 2
     finally:
         warnings.formatwarning = original_format
+        for signum, handler in originals.items():
+            signal.signal(signum, handler)
+
+
+def console_main() -> None:
+    """The ``nstyle`` command and ``python -m nstyle_helpers``: :func:`main`, then exit.
+
+    After an interruption, a second Ctrl-C while Python shuts down would print a traceback
+    from its exit handlers; it is ignored from then on.
+    """
+    status = main()
+    if status in (130, 143):
+        _ignore_interrupts()
+    sys.exit(status)

@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from PIL import Image
 
 from .color import PRESERVE_COLOR, combine_luminance, grey_as_rgb, luminance, \
     match_color_histogram, match_luminance
@@ -45,16 +46,10 @@ from .multiscale import MultiScaleResult, check_scale_steps, check_scales, coars
 from .multistyle import MultiStyleObjective, check_blend, check_masks, check_style_scale, \
     resize_masks, scale_style
 from .optimize import optimize
-from .transfer import INITS, Callback, TransferConfig, build_extractor, config_loss_weights
+from .transfer import Callback, TransferConfig, build_extractor, config_loss_weights
+from .validation import extractor_dtype, validate_image, validate_memory, validate_same_device
 
 __all__ = ["controlled_transfer"]
-
-
-def _check_image(image, name: str) -> torch.Tensor:
-    if not isinstance(image, torch.Tensor) or image.dim() != 4 or tuple(image.shape[:2]) != (1, 3):
-        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-        raise SettingsError(f"{name} must be one (1, 3, H, W) image, got {shape}.")
-    return image
 
 
 def controlled_transfer(content: torch.Tensor,
@@ -102,15 +97,18 @@ def controlled_transfer(content: torch.Tensor,
     With one style and every control off, this is exactly
     :func:`~nstyle_helpers.transfer.style_transfer`.
     """
-    content = _check_image(content, "content")
-    styles = [styles] if isinstance(styles, torch.Tensor) else list(styles)
+    dtype = extractor_dtype(extractor)
+    content = validate_image(content, "content", dtype=dtype)
+    styles = [styles] if isinstance(styles, (torch.Tensor, Image.Image)) else list(styles)
     if not styles:
         raise SettingsError("Give at least one style image.")
-    styles = [_check_image(style, f"style {i + 1}") for i, style in enumerate(styles)]
+    styles = [validate_image(style, f"style {i + 1}", dtype=dtype) for i, style in enumerate(styles)]
+    validate_same_device(content, **{f"style {i + 1}": s for i, s in enumerate(styles)})
+    if init is not None:
+        init = validate_image(init, "init", dtype=dtype)
+        validate_same_device(content, init=init)
     if not isinstance(config, TransferConfig):
         raise SettingsError("controlled_transfer takes one TransferConfig.")
-    if config.init not in INITS:
-        raise SettingsError(f"init must be one of {INITS}, not {config.init!r}.")
     if preserve_color not in PRESERVE_COLOR:
         raise SettingsError(f"preserve_color must be one of {', '.join(PRESERVE_COLOR)}, "
                             f"not {preserve_color!r}.")
@@ -133,13 +131,13 @@ def controlled_transfer(content: torch.Tensor,
     sizes = [(height, width)] if scales is None else stage_sizes(height, width,
                                                                  check_scales(scales))
     steps = check_scale_steps(config.steps if scale_steps is None else scale_steps, len(sizes))
-    if init is not None and tuple(init.shape[:2]) != (1, 3):
-        raise SettingsError(f"init must be one (1, 3, H, W) image, got {tuple(init.shape)}.")
     if scales is not None and style_scale is None:
         style_scale = 1.0
 
     layers = list(dict.fromkeys([config.content_layer, *config.style_layers]))
-    extractor = extractor or build_extractor(layers, config, content.device, progress=progress)
+    if extractor is None:
+        validate_memory(layers, *sizes[-1], content.device)  # the finest stage is the largest
+        extractor = build_extractor(layers, config, content.device, progress=progress)
     extractor.check_size(*sizes[0])  # the coarsest stage is the smallest
     grey = preserve_color == "luminance"
 

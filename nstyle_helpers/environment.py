@@ -15,16 +15,19 @@
 ==========================  ====================================================================
 
 The variables are read when a function needs them, never at import, so a notebook or a test
-can set them first. ``TQDM_DISABLE`` (tqdm's own) is honoured by every progress bar.
+can set them first. ``TQDM_DISABLE`` (tqdm's own) is honoured by every progress bar
+(:func:`progress_bar`): as tqdm documents, any non-empty value, even ``0``, turns bars off.
 """
 
 from __future__ import annotations
 
 import os
 
+from tqdm.auto import tqdm
+
 __all__ = ["WEIGHTS_ENV", "DEVICE_ENV", "QUICK_ENV", "PRECISION_ENV", "WINOGRAD_ENV",
            "IMAGE_DIR_ENV", "weights_setting", "device_setting", "quick_setting",
-           "precision_setting", "winograd_setting", "image_dir_setting"]
+           "precision_setting", "winograd_setting", "image_dir_setting", "progress_bar"]
 
 WEIGHTS_ENV = "NSTYLE_WEIGHTS"
 DEVICE_ENV = "NSTYLE_DEVICE"
@@ -32,6 +35,7 @@ QUICK_ENV = "NSTYLE_QUICK"
 PRECISION_ENV = "NSTYLE_PRECISION"
 WINOGRAD_ENV = "NSTYLE_WINOGRAD"
 IMAGE_DIR_ENV = "NSTYLE_IMAGE_DIR"
+TQDM_DISABLE_ENV = "TQDM_DISABLE"  # tqdm's own
 
 _FALSE = ("", "0", "false", "no", "n", "off")
 
@@ -72,3 +76,13 @@ def winograd_setting() -> bool:
 def image_dir_setting() -> str:
     """``$NSTYLE_IMAGE_DIR`` (``""`` when unset)."""
     return _text(IMAGE_DIR_ENV)
+
+
+def progress_bar(*, enabled: bool, **options) -> tqdm:
+    """A ``tqdm.auto`` bar (a widget in Jupyter, text in a terminal) with ``options``.
+
+    ``enabled=False`` hides it, and so does ``$TQDM_DISABLE`` with any non-empty value, as
+    tqdm casts it (with ``bool``). Read here, when the bar is made: tqdm itself reads it
+    once, at import, and an explicit ``disable=False`` would override it.
+    """
+    return tqdm(disable=not enabled or bool(os.environ.get(TQDM_DISABLE_ENV)), **options)

@@ -17,6 +17,7 @@ __all__ = [
     "WeightsError",
     "DeviceError",
     "OutputError",
+    "OutputExistsError",
     "DivergedError",
     "MaskError",
 ]
@@ -54,15 +55,27 @@ class OutputError(NstyleError):
     """The output file cannot be written (missing or read-only folder, or it exists)."""
 
 
+class OutputExistsError(OutputError):
+    """The output file exists and overwriting was not asked for; ``path`` is that file."""
+
+    def __init__(self, path, *, option: str = "overwrite=True"):
+        super().__init__(f"{path} already exists; choose another output path or pass "
+                         f"{option} to replace it.")
+        self.path = path
+
+
 class DivergedError(NstyleError):
     """The loss became NaN or infinite.
 
     ``result`` holds the run so far (an :class:`~nstyle_helpers.optimize.OptimizationResult`)
-    with the best image seen before the loss diverged, so no work is lost.
+    with the best image seen before the loss diverged, so no work is lost. ``cause`` is the
+    sentence on what went wrong, without the pointer to ``error.result`` (the command line
+    saves that image instead).
     """
 
-    def __init__(self, message: str, result=None):
-        super().__init__(message)
+    def __init__(self, cause: str, result=None):
+        super().__init__(f"{cause} The best image so far is kept in error.result.image.")
+        self.cause = cause
         self.result = result
 
 

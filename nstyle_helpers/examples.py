@@ -19,10 +19,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
 
-from .environment import IMAGE_DIR_ENV, image_dir_setting
+from .environment import IMAGE_DIR_ENV, image_dir_setting, progress_bar
 from .errors import ImageError
+from .images import refuse_url
 
 __all__ = ["IMAGE_DIR_ENV", "ExampleImage", "example_names", "example_image_path", "image_path"]
 
@@ -92,6 +92,7 @@ def image_path(name_or_path: str | os.PathLike, *, progress: bool = True) -> Pat
 
     An existing file wins; a bare word without an extension is taken as an example name.
     """
+    refuse_url(name_or_path)
     path = Path(name_or_path)
     if path.exists() or path.suffix or len(path.parts) > 1:
         return path
@@ -112,7 +113,7 @@ def _download(entry: ExampleImage, target: Path, *, progress: bool) -> None:
         with urllib.request.urlopen(entry.url, timeout=60) as response, \
                 open(partial, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, disable=not progress,
+            with progress_bar(enabled=progress, total=total, unit="B", unit_scale=True,
                       desc=f"downloading {entry.file}") as bar:
                 for block in iter(lambda: response.read(1 << 16), b""):
                     out.write(block)

@@ -9,6 +9,7 @@ intensities 0..255; we divide by 255 because that is what torchvision's VGG19 ex
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -18,14 +19,18 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError, OutputError, SettingsError
+from .errors import ImageError, OutputError, OutputExistsError, SettingsError
+from .validation import validate_size
 
 __all__ = [
     "MAX_IMAGE_PIXELS",
     "load_image",
+    "pil_to_tensor",
+    "refuse_url",
     "resize",
     "to_pil",
     "save_image",
+    "save_new_image",
     "check_output_path",
     "white_noise",
 ]
@@ -54,11 +59,17 @@ def load_image(path: str | os.PathLike, *, size: int | None = None,
     The EXIF orientation tag is applied (phone photos are often stored sideways), and every
     mode becomes RGB: grey and palette images are expanded, transparent images (RGBA, LA,
     palette with transparency) are composited onto white, CMYK is converted, and 16-bit
-    images keep their precision until the final float conversion.
+    *grey* images keep their 16-bit precision. 16-bit *colour* PNGs (48-bit RGB) arrive at
+    8 bits per channel: Pillow, which reads them, has no 16-bit RGB mode.
+
+    The result is contiguous in memory (``Image`` → NumPy gives (H, W, 3); it is copied into
+    (1, 3, H, W) order, which L-BFGS needs for its flat views of the pixels).
 
     Raises:
-        ImageError: the path is missing, a folder, empty, not an image, truncated, or
-            larger than ``max_pixels``.
+        ImageError: the path is missing, a URL, a folder, empty, not an image, truncated,
+            or larger than ``max_pixels``.
+        SettingsError: ``size`` is not a whole number from 1 to
+            :data:`~nstyle_helpers.validation.MAX_SIDE`.
 
     Example:
         >>> from nstyle_helpers.examples import example_image_path
@@ -66,6 +77,9 @@ def load_image(path: str | os.PathLike, *, size: int | None = None,
         >>> x.shape
         torch.Size([1, 3, 170, 256])
     """
+    if size is not None:
+        size = validate_size(size)
+    refuse_url(path)
     path = Path(path)
     _check_readable_file(path)
     try:
@@ -75,12 +89,16 @@ def load_image(path: str | os.PathLike, *, size: int | None = None,
             with Image.open(path) as image:
                 width, height = image.size
                 if width * height > max_pixels:
-                    raise ImageError(_too_large(path, width, height, max_pixels))
+                    raise ImageError(_too_large(path, width * height, max_pixels,
+                                                f"{width}×{height} pixels"))
                 image.load()
-                image = ImageOps.exif_transpose(image)
-                pixels = _to_rgb_array(image)
-    except Image.DecompressionBombError:
-        raise ImageError(_too_large(path, None, None, max_pixels)) from None
+                image_tensor = pil_to_tensor(image)
+    except Image.DecompressionBombError as error:
+        # Pillow refused before we saw the size: its message holds the pixel count.
+        count = re.search(r"\((\d+) pixels\)", str(error))
+        pixels = int(count.group(1)) if count else max_pixels + 1
+        raise ImageError(_too_large(path, pixels, max_pixels, f"{pixels:,} pixels")) \
+            from None
     except UnidentifiedImageError:
         raise ImageError(
             f"{path} is not an image that Pillow can read; check that it really is a "
@@ -93,10 +111,20 @@ def load_image(path: str | os.PathLike, *, size: int | None = None,
         raise ImageError(
             f"{path} is truncated or damaged ({error}); download or export it again."
         ) from None
-    image_tensor = torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0)  # (1, 3, H, W)
     if size is not None:
         image_tensor = resize(image_tensor, size)
     return image_tensor
+
+
+def refuse_url(path: str | os.PathLike) -> None:
+    """Raise :class:`ImageError` if ``path`` is a URL (``https://...``): only files are read.
+
+    Called on the text as given: ``Path("https://a/b.jpg")`` would already read ``https:/a``.
+    """
+    text = os.fspath(path)
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text):
+        raise ImageError(f"{text} is a URL; URLs are not supported: download the image first "
+                         "(in a browser, or with curl -O URL) and give the file's path.")
 
 
 def _check_readable_file(path: Path) -> None:
@@ -108,11 +136,17 @@ def _check_readable_file(path: Path) -> None:
         raise ImageError(f"{path} is empty (0 bytes); download or export the image again.")
 
 
-def _too_large(path: Path, width: int | None, height: int | None, max_pixels: int) -> str:
-    dims = f" is {width}×{height} pixels," if width else ""
-    return (f"{path}{dims} larger than the limit of {max_pixels / 1e6:g} megapixels; "
-            "shrink it with an image editor first (style transfer works at a few hundred "
-            "to a few thousand pixels anyway).")
+def _too_large(path: Path, pixels: int, max_pixels: int, what: str) -> str:
+    return (f"{path} is too large: {what} ({pixels / 1e6:.3g} megapixels) is over the limit "
+            f"of {max_pixels / 1e6:g} megapixels; shrink it with an image editor first (style "
+            "transfer works at a few hundred to a few thousand pixels anyway).")
+
+
+def pil_to_tensor(image: Image.Image) -> torch.Tensor:
+    """A Pillow image (any mode, EXIF orientation applied) as a contiguous (1, 3, H, W)
+    float32 tensor in [0, 1]; modes are converted as :func:`load_image` says."""
+    pixels = _to_rgb_array(ImageOps.exif_transpose(image))  # (H, W, 3)
+    return torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
 def _to_rgb_array(image: Image.Image) -> np.ndarray:
@@ -152,6 +186,10 @@ def resize(image: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
         new_hw = (max(1, round(height * scale)), max(1, round(width * scale)))
     else:
         raise SettingsError(f"size must be a positive whole number of pixels, not {size!r}.")
+    if new_hw[0] * new_hw[1] > MAX_IMAGE_PIXELS:
+        raise SettingsError(f"Resizing to {new_hw[1]}×{new_hw[0]} pixels would give "
+                            f"{new_hw[0] * new_hw[1] / 1e6:.0f} megapixels, over the limit of "
+                            f"{MAX_IMAGE_PIXELS / 1e6:g}; use a smaller size.")
     if tuple(new_hw) == (height, width):
         return image
     resized = F.interpolate(image, size=tuple(new_hw), mode="bicubic", antialias=True,
@@ -191,8 +229,7 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Pa
         raise OutputError(f"Cannot write {path}: it is a folder; give a file name such as "
                           f"{path / 'result.png'}.")
     if path.exists() and not overwrite:
-        raise OutputError(f"{path} already exists; choose another output path or pass "
-                          "--overwrite (overwrite=True) to replace it.")
+        raise OutputExistsError(path)
     if not os.access(parent, os.W_OK):
         raise OutputError(f"Cannot write {path}: the folder {parent} is read-only.")
     return path
@@ -228,14 +265,33 @@ def save_image(image: torch.Tensor, path: str | os.PathLike, *, overwrite: bool 
             # os.link fails if `path` appeared meanwhile: an atomic "create, never clobber".
             os.link(temp_name, path)
     except FileExistsError:
-        raise OutputError(f"{path} already exists; choose another output path or pass "
-                          "--overwrite (overwrite=True) to replace it.") from None
+        raise OutputExistsError(path) from None
     except OSError as error:
         raise OutputError(f"Cannot write {path}: {error.strerror or error}.") from None
     finally:
         if os.path.exists(temp_name):
             os.unlink(temp_name)
     return path
+
+
+def save_new_image(image: torch.Tensor, folder: str | os.PathLike, stem: str,
+                   suffix: str = ".png") -> Path:
+    """Save ``image`` under the first free name ``STEM.png``, ``STEM-2.png``, ... in ``folder``.
+
+    The name is claimed atomically when the file is written (see :func:`save_image`): if
+    another run takes a name meanwhile, the next free one is used, so two runs started
+    together never lose a result. Returns the path written.
+    """
+    folder = Path(folder)
+    n = 1
+    while True:
+        candidate = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
+        if not candidate.exists():
+            try:
+                return save_image(image, candidate)
+            except OutputExistsError:
+                pass  # taken between the check and the write: try the next name
+        n += 1
 
 
 def _current_umask() -> int:
@@ -246,7 +302,7 @@ def _current_umask() -> int:
 
 def white_noise(height: int, width: int, *, batch: int = 1, seed: int | None = None,
                 std: float = 0.25, device: torch.device | str | None = None) -> torch.Tensor:
-    """White noise as the article defines it: an (N, 3, H, W) tensor in [0, 1].
+    """White noise as the blog post defines it: an (N, 3, H, W) tensor in [0, 1].
 
     Every pixel is drawn independently from a normal distribution centred at 0.5 (the
     article's 255/2) and *truncated* to [0, 1]: values outside are redrawn, not clipped, so

@@ -14,7 +14,8 @@ styles of different sizes mix by their statistics, not by their pixel counts. We
 
 **Style scale**: the style image is resized so that its longer side is ``scale`` times the
 content's longer side (:func:`scale_style`). Brush strokes are a fixed number of pixels to
-VGG19, so a smaller style image gives coarser strokes relative to the result, and vice versa.
+VGG19, so a smaller style image (scale < 1) gives finer strokes in the result, a larger one
+coarser strokes (measured on stripes in notebook 05: 12 px stripes come out 6 px apart at 0.5).
 
 **Spatial control** (guided Gram matrices): R region masks m_r ∈ [0, 1]^{H×W} on the
 content image; region r gets its own style target A_r. At each style layer the mask is
@@ -120,7 +121,8 @@ def scale_style(style: torch.Tensor, content_size: int | tuple[int, int], scale:
     Args:
         style: (N, 3, H, W) in [0, 1].
         content_size: the content's longer side in pixels, or its (H, W).
-        scale: e.g. 0.5: the style's longer side is half the content's. In (0, 4].
+        scale: e.g. 0.5: the style's longer side is half the content's (finer strokes).
+            In (0, 4].
 
     Returns:
         (N, 3, H', W'), aspect ratio kept, bicubic (see :func:`~nstyle_helpers.images.resize`).

@@ -36,9 +36,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from tqdm.auto import tqdm
-
+from .environment import progress_bar
 from .errors import DivergedError, SettingsError
+from .validation import validate_learning_rate, validate_steps
 
 __all__ = ["OPTIMIZERS", "DEFAULT_LR", "LBFGS_RESTART_FACTOR", "Progress",
            "OptimizationResult", "optimize"]
@@ -47,7 +47,7 @@ __all__ = ["OPTIMIZERS", "DEFAULT_LR", "LBFGS_RESTART_FACTOR", "Progress",
 OPTIMIZERS = ("lbfgs", "adam")
 
 #: Default learning rates. L-BFGS: 1, its natural step. Adam: 0.02 in [0, 1] pixel units,
-#: about 5 in the article's 0..255 units (it suggests "about 1-5").
+#: about 5 in the blog post's 0..255 units (it suggests "about 1-5").
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 
 #: L-BFGS goes back to the best image, with a fresh memory, when a step starts from a total
@@ -95,9 +95,13 @@ class OptimizationResult:
 
 
 class _Diverged(Exception):
-    def __init__(self, value: float, images: list[int]):
-        self.value = value
-        self.images = images
+    def __init__(self, terms: dict[str, torch.Tensor]):
+        finite = torch.isfinite(terms["total"].detach())
+        self.images = (~finite).nonzero().flatten().tolist()
+        self.value = float(terms["total"].detach()[self.images[0]])
+        # The loss terms (other than the total) that are not finite for the first such image.
+        self.terms = [name for name, value in terms.items() if name != "total"
+                      and not math.isfinite(float(value.detach()[self.images[0]]))]
 
 
 class _Recorder:
@@ -128,11 +132,8 @@ class _Recorder:
 def _check_settings(optimizer: str, steps: int, lr: float, snapshot_every: int) -> None:
     if optimizer not in OPTIMIZERS:
         raise SettingsError(f"Unknown optimizer {optimizer!r}; choose 'lbfgs' or 'adam'.")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
-        raise SettingsError(f"steps must be a positive whole number, not {steps!r}.")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) \
-            or lr <= 0:
-        raise SettingsError(f"The learning rate must be a positive number, not {lr!r}.")
+    validate_steps(steps)
+    validate_learning_rate(lr)
     if isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int) \
             or snapshot_every < 0:
         raise SettingsError(f"snapshot_every must be a whole number >= 0, not {snapshot_every!r}.")
@@ -161,12 +162,12 @@ def optimize(objective: Objective, init: torch.Tensor, *, optimizer: str = "lbfg
             couples the items through its shared step and curvature estimates, so batched
             L-BFGS results differ from separate runs.
         init: (N, 3, H, W) starting images in [0, 1] (not modified).
-        optimizer: ``"lbfgs"`` (the paper) or ``"adam"`` (the article).
+        optimizer: ``"lbfgs"`` (the paper) or ``"adam"`` (the blog post).
         steps: optimiser steps (see the module docstring for what a step is).
         lr: learning rate; ``None`` takes :data:`DEFAULT_LR`.
         snapshot_every: keep a copy of the images every k steps (0: none).
         callback: called with a :class:`Progress` after every step; return True to stop.
-        progress: show a ``tqdm`` progress bar.
+        progress: show a ``tqdm`` progress bar (unless ``$TQDM_DISABLE`` is set).
 
     Returns:
         An :class:`OptimizationResult` with the best image and the loss history.
@@ -177,7 +178,8 @@ def optimize(objective: Objective, init: torch.Tensor, *, optimizer: str = "lbfg
     """
     lr = DEFAULT_LR.get(optimizer, 1.0) if lr is None else lr
     _check_settings(optimizer, steps, lr, snapshot_every)
-    image = init.detach().clone().requires_grad_(True)
+    # A contiguous copy whatever init's memory layout: L-BFGS takes flat views of it.
+    image = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     opt = _make_optimizer(optimizer, image, lr)
     recorder = _Recorder(image)
     snapshots = [(0, image.detach().clamp(0, 1).cpu().clone())] if snapshot_every else []
@@ -188,7 +190,7 @@ def optimize(objective: Objective, init: torch.Tensor, *, optimizer: str = "lbfg
         opt.zero_grad(set_to_none=True)
         terms = objective(image)
         counts["evaluations"] += 1
-        _check_finite(terms["total"])
+        _check_finite(terms)
         recorder.consider(image, terms["total"])
         if not step_terms:  # the first evaluation of a step: the loss at its start
             step_terms.update({k: v.detach() for k, v in terms.items()})
@@ -198,7 +200,7 @@ def optimize(objective: Objective, init: torch.Tensor, *, optimizer: str = "lbfg
 
     start = time.perf_counter()
     stop_reason = "finished"
-    bar = tqdm(total=steps, desc=description, disable=not progress, unit="step")
+    bar = progress_bar(enabled=progress, total=steps, desc=description, unit="step")
     try:
         for _ in range(steps):
             step_terms.clear()
@@ -233,8 +235,8 @@ def optimize(objective: Objective, init: torch.Tensor, *, optimizer: str = "lbfg
                                  evaluations=counts["evaluations"], stop_reason="diverged",
                                  restarts=counts["restarts"],
                                  seconds=time.perf_counter() - start)
-        raise DivergedError(_diverged_message(diverged, counts["step"], optimizer, lr),
-                            result) from None
+        raise DivergedError(_diverged_cause(diverged, counts["step"], objective, init,
+                                            optimizer, lr), result) from None
     finally:
         bar.close()
     return recorder.result(snapshots=snapshots, steps=counts["step"],
@@ -265,22 +267,38 @@ def _record_final(objective: Objective, image: torch.Tensor, recorder: _Recorder
     # One more forward pass, without gradients, gives the loss of the final image.
     with torch.no_grad():
         terms = objective(image)
-    _check_finite(terms["total"])
+    _check_finite(terms)
     recorder.consider(image, terms["total"])
     recorder.record(terms)
 
 
-def _check_finite(total: torch.Tensor) -> None:
-    finite = torch.isfinite(total.detach())
-    if not bool(finite.all()):
-        bad = (~finite).nonzero().flatten().tolist()
-        raise _Diverged(float(total.detach()[bad[0]]), bad)
+def _check_finite(terms: dict[str, torch.Tensor]) -> None:
+    if not bool(torch.isfinite(terms["total"].detach()).all()):
+        raise _Diverged(terms)
 
 
-def _diverged_message(diverged: _Diverged, step: int, optimizer: str, lr: float) -> str:
+def _non_finite_weights(objective: Objective) -> bool:
+    extractor = getattr(objective, "extractor", None)
+    return extractor is not None and any(not bool(torch.isfinite(p).all())
+                                         for p in extractor.parameters())
+
+
+def _diverged_cause(diverged: _Diverged, step: int, objective: Objective, init: torch.Tensor,
+                    optimizer: str, lr: float) -> str:
+    """What made the loss non-finite, first the causes that are not the learning rate."""
     kind = "NaN" if math.isnan(diverged.value) else "infinite"
     which = f"image {diverged.images[0]}" if len(diverged.images) == 1 else \
         f"images {diverged.images}"
-    return (f"The loss became {kind} at step {step + 1} for {which}: the learning rate "
-            f"{lr:g} is probably too high for {optimizer} (try {lr / 10:g}), or a loss weight "
-            "is too large; the best image so far is kept in error.result.image.")
+    start = f"The loss became {kind} at step {step + 1} for {which}"
+    if not bool(torch.isfinite(init).all()):
+        cause = "the starting image contains NaN or infinite pixels; pass values in [0, 1]"
+    elif _non_finite_weights(objective):
+        cause = "VGG19's weights contain NaN or infinite values; load a correct weights file"
+    elif step == 0 and diverged.terms:
+        terms = " and ".join(diverged.terms)
+        cause = (f"the {terms} term{'s are' if len(diverged.terms) > 1 else ' is'} {kind} for "
+                 "the starting image: its weight is too large for float32; lower it")
+    else:
+        cause = (f"the learning rate {lr:g} is probably too high for {optimizer} (try "
+                 f"{lr / 10:g}), or a loss weight is too large")
+    return f"{start}: {cause}."

@@ -16,11 +16,14 @@ import torch
 
 from .acceleration import accelerate
 from .defaults import CPU_STEPS, LossWeights, tutorial_equivalent_weights
-from .features import CONTENT_LAYER, STYLE_LAYERS, VGG19Features, feature_shape
+from .features import CONTENT_LAYER, STYLE_LAYERS, VGG19Features, check_layer_names, \
+    feature_shape
 from .images import white_noise
 from .objective import Objective
 from .errors import SettingsError
-from .optimize import OptimizationResult, Progress, optimize
+from .optimize import OPTIMIZERS, OptimizationResult, Progress, optimize
+from .validation import (extractor_dtype, validate_image, validate_learning_rate, validate_loss_weight,
+                         validate_memory, validate_same_device, validate_seed, validate_steps)
 
 __all__ = ["RunConfig", "TransferConfig", "build_extractor", "transfer_loss_weights",
            "config_loss_weights", "style_transfer",
@@ -45,6 +48,18 @@ class RunConfig:
     pooling: str = "max"
     weights: str | None = None
 
+    def __post_init__(self):
+        # The same checks as the command line's (nstyle_helpers.validation), at construction.
+        if self.optimizer not in OPTIMIZERS:
+            raise SettingsError(f"Unknown optimizer {self.optimizer!r}; choose 'lbfgs' or "
+                                "'adam'.")
+        validate_steps(self.steps)
+        if self.lr is not None:
+            validate_learning_rate(self.lr)
+        validate_seed(self.seed)
+        if self.pooling not in ("max", "avg"):
+            raise SettingsError(f"pooling must be 'max' or 'avg', not {self.pooling!r}.")
+
 
 @dataclass(frozen=True, kw_only=True)
 class TransferConfig(RunConfig):
@@ -62,6 +77,17 @@ class TransferConfig(RunConfig):
     style_weight: float | None = None
     tv_weight: float = 0.0
     init: str = "content"
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_layer_names([self.content_layer])
+        object.__setattr__(self, "style_layers", check_layer_names(self.style_layers))
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            if getattr(self, name) is not None:
+                validate_loss_weight(getattr(self, name), name)
+        if self.init not in INITS:
+            raise SettingsError(f"init must be one of {INITS}, not {self.init!r}; pass a "
+                                "starting image as init= instead.")
 
     def replace(self, **changes) -> TransferConfig:
         """A copy with some fields changed, e.g. ``config.replace(steps=50)``."""
@@ -129,15 +155,21 @@ def style_transfer(content: torch.Tensor, style: torch.Tensor,
     Returns:
         The :class:`OptimizationResult`; ``result.image`` is (N, 3, H, W).
     """
+    dtype = extractor_dtype(extractor)
+    content = validate_image(content, "content", dtype=dtype)
+    style = validate_image(style, "style", dtype=dtype)
+    validate_same_device(content, style=style, init=init)
     configs = _as_list(configs)
     run = _shared_run_settings(configs, ("init",))
     height, width = content.shape[-2:]
     content_layers = list(dict.fromkeys(c.content_layer for c in configs))
     style_layers = list(dict.fromkeys(l for c in configs for l in c.style_layers))
-    extractor = extractor or build_extractor(content_layers + style_layers, run, content.device,
-                                             progress=progress)
-    extractor.check_size(height, width)
     n = len(configs)
+    if extractor is None:
+        validate_memory(content_layers + style_layers, height, width, content.device, n)
+        extractor = build_extractor(content_layers + style_layers, run, content.device,
+                                    progress=progress)
+    extractor.check_size(height, width)
     alphas, betas = torch.zeros(n), torch.zeros(n)
     c_weights = {layer: torch.zeros(n) for layer in content_layers}
     s_weights = {layer: torch.zeros(n) for layer in style_layers}
@@ -154,9 +186,11 @@ def style_transfer(content: torch.Tensor, style: torch.Tensor,
     if init is None:
         init = (content.expand(n, -1, -1, -1) if run.init == "content" else
                 white_noise(height, width, batch=n, seed=run.seed, device=content.device))
-    elif tuple(init.shape) != (n, 3, height, width):
-        raise SettingsError(f"init has shape {tuple(init.shape)}; it must be one starting image "
-                            f"per config, the content's size: {(n, 3, height, width)}.")
+    else:
+        init = validate_image(init, "init", batch=None, dtype=dtype)
+        if tuple(init.shape) != (n, 3, height, width):
+            raise SettingsError(f"init has shape {tuple(init.shape)}; it must be one starting "
+                                f"image per config, the content's size: {(n, 3, height, width)}.")
     return optimize(objective, init, optimizer=run.optimizer, steps=run.steps, lr=run.lr,
                     progress=progress, snapshot_every=snapshot_every, callback=callback,
                     description="style transfer")
@@ -173,10 +207,14 @@ def reconstruct_content(image: torch.Tensor, layers: Sequence[str],
     (the tutorial's mean squared error) so that the losses of shallow and deep layers have
     comparable sizes in the one batched run.
     """
+    image = validate_image(image, dtype=extractor_dtype(extractor))
+    layers = check_layer_names(layers)
     height, width = image.shape[-2:]
-    extractor = extractor or build_extractor(layers, config, image.device, progress=progress)
-    extractor.check_size(height, width)
     n = len(layers)
+    if extractor is None:
+        validate_memory(layers, height, width, image.device, n)
+        extractor = build_extractor(layers, config, image.device, progress=progress)
+    extractor.check_size(height, width)
     weights = {layer: torch.zeros(n) for layer in dict.fromkeys(layers)}
     for i, layer in enumerate(layers):
         maps, h, w = feature_shape(layer, height, width)
@@ -201,11 +239,18 @@ def reconstruct_style(image: torch.Tensor, layer_sets: Sequence[Sequence[str]],
     set), or ``layer_weights[n]`` if given. ``size`` (H, W) of the result defaults to the
     style image's.
     """
+    image = validate_image(image, dtype=extractor_dtype(extractor))
+    layer_sets = [check_layer_names(layer_set) for layer_set in layer_sets]
+    if not layer_sets:
+        raise SettingsError("reconstruct_style needs at least one layer set, e.g. "
+                            "[('relu1_1',)].")
     height, width = size or tuple(image.shape[-2:])
     all_layers = list(dict.fromkeys(l for s in layer_sets for l in s))
-    extractor = extractor or build_extractor(all_layers, config, image.device, progress=progress)
-    extractor.check_size(height, width)
     n = len(layer_sets)
+    if extractor is None:
+        validate_memory(all_layers, height, width, image.device, n)
+        extractor = build_extractor(all_layers, config, image.device, progress=progress)
+    extractor.check_size(height, width)
     betas = torch.zeros(n)
     weights = {layer: torch.zeros(n) for layer in all_layers}
     for i, layer_set in enumerate(layer_sets):
@@ -237,6 +282,4 @@ def _shared_run_settings(configs: list[TransferConfig], extra: tuple[str, ...]) 
         if len(values) > 1:
             raise ValueError(f"Configs run as one batch must share {name!r}, got {values}; "
                              "run them separately.")
-    if first.init not in INITS:
-        raise SettingsError(f"init must be one of {INITS}, not {first.init!r}.")
     return first

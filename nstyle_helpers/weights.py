@@ -124,7 +124,11 @@ def _file_state_dict(path: str, _mtime_ns: int) -> dict[str, torch.Tensor]:
     if os.path.isdir(path):
         raise WeightsError(f"{path} is a folder; --weights needs a VGG19 state dict file (.pth).")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about raw pickles (not torch.save files) on top of the error: the
+            # sentence below says it all, in one line.
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch.load raises many types for a non-checkpoint file
         raise WeightsError(f"{path} is not a PyTorch state dict that can be loaded safely "
                            f"({type(error).__name__}); give a torchvision VGG19 state dict "
@@ -143,7 +147,10 @@ def _select_features(state: dict, conv_indices: list[int], label: str) -> dict[s
         for kind in ("weight", "bias"):
             key = f"{prefix}{index}.{kind}"
             value = state.get(key)
-            if not isinstance(value, torch.Tensor):
+            if key in state and not isinstance(value, torch.Tensor):
+                raise WeightsError(f"{label} is not a VGG19 state dict: its {key!r} is a "
+                                   f"{type(value).__name__}, not a tensor.")
+            if value is None:
                 first = ", ".join(str(k) for k in list(state)[:3]) or "none"
                 raise WeightsError(f"{label} is not a VGG19 state dict: it has no {key!r} "
                                    f"(its first keys are {first}).")

@@ -28,10 +28,12 @@ from PIL import Image as _PILImage
 
 from . import display
 from .defaults import tutorial_equivalent_weights
-from .features import (CONTENT_LAYER, STYLE_LAYERS, VGG19Features, feature_shape,
-                       style_layer_sets)
+from .errors import NstyleError
+from .features import (CONTENT_LAYER, STYLE_LAYERS, VGG19Features, check_layer_names,
+                       feature_shape, style_layer_sets)
 from .images import to_pil
 from .optimize import OptimizationResult, Progress
+from .validation import validate_image, validate_steps
 from .transfer import (RunConfig, TransferConfig, build_extractor, reconstruct_style,
                        style_transfer, transfer_loss_weights)
 
@@ -306,11 +308,13 @@ class _RunnerMixin:
         self.status.value = f"step {progress.step}/{self.steps}: loss {loss:.4g}"
 
     def _on_click(self, _button=None) -> None:
-        # Button callbacks swallow exceptions: show the message where the student looks.
+        # Button callbacks swallow exceptions: show every failure where the student looks.
         try:
             self.run()
-        except ValueError as error:  # NstyleError and bad settings
+        except NstyleError as error:  # bad input, a diverged run: the sentence says it all
             self.status.value = f"error: {error}"
+        except Exception as error:  # anything else: its kind and text, never silence
+            self.status.value = f"error ({type(error).__name__}): {error}"
 
     def _run_with_preview(self, render: Callable[..., bytes]) -> bytes:
         self.run_button.disabled = True
@@ -343,12 +347,12 @@ class StyleReconstructionExplorer(_RunnerMixin, widgets.VBox):
                  layers: Sequence[str] = STYLE_LAYERS, config: RunConfig = RunConfig(),
                  preview_every: int | None = None, extractor: VGG19Features | None = None,
                  width: int = 256):
-        self.style = style
-        self.steps = steps
+        self.style = validate_image(style, "style")
+        self.steps = validate_steps(steps)
         self.size = size
         self.config = config
         self.preview_every = max(1, steps // 10) if preview_every is None else preview_every
-        self.all_layers = tuple(layers)
+        self.all_layers = check_layer_names(layers)
         self._extractor = extractor
         sets = style_layer_sets(self.all_layers)
         self.layer_set = widgets.Dropdown(options=[(layer_set_label(s), s) for s in sets],
@@ -482,9 +486,9 @@ class StyleTransferExplorer(_RunnerMixin, widgets.VBox):
     def __init__(self, content: torch.Tensor, style: torch.Tensor, *, steps: int,
                  config: TransferConfig = TransferConfig(), preview_every: int | None = None,
                  decades: int = 6, extractor: VGG19Features | None = None, width: int = 320):
-        self.content = content
-        self.style = style
-        self.steps = steps
+        self.content = validate_image(content, "content")
+        self.style = validate_image(style, "style")
+        self.steps = validate_steps(steps)
         self.config = config
         self.preview_every = max(1, steps // 10) if preview_every is None else preview_every
         self._extractor = extractor

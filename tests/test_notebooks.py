@@ -72,9 +72,19 @@ def test_starts_with_markdown_and_ends_with_exercises(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
-def test_sizes_and_steps_go_through_quick_or(path):
+def test_sizes_and_steps_come_from_lessons(path):
+    # One place for them (nstyle_helpers/lessons.py), which the header's cost table states
+    # (tests/test_lessons.py); quick mode switches them there.
     sources = "\n".join(cell.source for cell in _code_cells(_read(path)))
-    assert "quick_or(" in sources
+    assert f'lessons.settings("{path.name[:2]}", device)' in sources
+    assert "quick_or(" not in sources, f"{path.name}: read settings from lessons.settings"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebooks_use_the_public_api(path):
+    # nh.* and the teaching modules imported as modules, never a helper deep inside.
+    sources = "\n".join(cell.source for cell in _code_cells(_read(path)))
+    assert not re.search(r"from nstyle_helpers\.\w+ import", sources), path.name
 
 
 WEIGHTED = [path for path in NOTEBOOKS if not _carries_outputs(path)]

@@ -161,14 +161,20 @@ def test_callback_returning_none_or_false_continues():
 
 
 @pytest.mark.parametrize("progress", [False, True])
-def test_progress_bar_on_and_off(progress, capsys):
+@pytest.mark.parametrize("tqdm_disable", [None, "1", "0"])
+def test_progress_bar_on_and_off(progress, tqdm_disable, capsys, monkeypatch):
+    # Independent of the user's environment: the test sets TQDM_DISABLE itself. As tqdm
+    # documents, any non-empty value (even "0", cast with bool) switches bars off.
+    if tqdm_disable is None:
+        monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    else:
+        monkeypatch.setenv("TQDM_DISABLE", tqdm_disable)
     result = optimize(Recording(rand(1, 3, 4, 4, seed=12)), rand(1, 3, 4, 4, seed=13),
                       optimizer="adam", steps=3, progress=progress, description="testing")
     assert result.steps == 3
     err = capsys.readouterr().err
-    # In a terminal tqdm writes a text bar to stderr; disabled, nothing at all. (A TQDM_DISABLE
-    # variable in the environment, of any value, would switch the bar off as well.)
-    assert ("testing" in err) == (progress and "TQDM_DISABLE" not in os.environ)
+    # In a terminal tqdm writes a text bar to stderr; disabled, nothing at all.
+    assert ("testing" in err) == (progress and tqdm_disable is None)
 
 
 # ---------------------------------------------------------------------------------------------
