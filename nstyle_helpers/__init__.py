@@ -26,8 +26,10 @@ The pipeline, one module per concept, each depending only on those above it:
 ``lessons``       each notebook's sizes and step counts (its cost table states them)
 ``display``       matplotlib figures (compute nothing, return figures)
 ``widgets``       ipywidgets built from pure render functions
+``marks``         partial credit of a graded cell, and the short CheckFailed message
 ``checks``        assignment checks: a student's function against the reference
-``assignments``   student versions of the assignment notebooks (nbgrader's rules)
+``grading``       grading submissions without nbgrader (hidden tests put back, run, scored)
+``assignments``   student versions of the assignment notebooks, and the grade command
 ``cli``           the command line
 ================  ==============================================================
 

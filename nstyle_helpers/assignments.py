@@ -1,6 +1,13 @@
-r"""Student versions of the assignment notebooks, without nbgrader.
+r"""Student versions of the assignment notebooks, and their grading, without nbgrader.
 
 ``python -m nstyle_helpers.assignments build [--source DIR] [--output DIR] [--check]``
+
+``python -m nstyle_helpers.assignments grade SUBMISSION... [--source DIR] [--csv FILE]
+[--feedback DIR] [--timeout SECONDS] [--full]`` grades submitted notebooks the way nbgrader's
+autograder does (see :mod:`nstyle_helpers.grading`).
+
+``--source`` defaults to this repository's ``notebooks/assignments``, wherever the command
+runs from.
 
 The solution notebooks (``notebooks/assignments/*.ipynb``) mark student code and hidden tests
 the way nbgrader does. This command applies, to every notebook directly inside ``--source``,
@@ -35,9 +42,9 @@ gradebook), headers and footers, ``### AUTOTEST`` templates. An instructor who u
 runs ``nbgrader generate_assignment`` on the same solution notebooks instead, and gets the
 same cell sources (``tests/test_assignments.py`` compares the two when nbgrader is installed).
 
-Written in the standard library only (no nbgrader, no nbformat needed), and the notebooks are
-written the way nbformat writes them, so the files are stable under a round trip through
-Jupyter.
+``build`` is written in the standard library only (no nbgrader, no nbformat needed), and the
+notebooks are written the way nbformat writes them, so the files are stable under a round trip
+through Jupyter.
 """
 
 from __future__ import annotations
@@ -57,7 +64,8 @@ __all__ = ["AssignmentError", "CODE_STUB", "TEXT_STUB", "student_version", "buil
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 TEXT_STUB = "YOUR ANSWER HERE"
 
-DEFAULT_SOURCE = Path("notebooks") / "assignments"
+#: The solution notebooks of this repository (found from the package, not the working folder).
+DEFAULT_SOURCE = Path(__file__).resolve().parent.parent / "notebooks" / "assignments"
 RELEASE = "release"
 PROG = "python -m nstyle_helpers.assignments"
 
@@ -256,20 +264,65 @@ def build(source_dir: str | Path = DEFAULT_SOURCE, output_dir: str | Path | None
     return list(texts)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=(
-        "Generate the student versions of the assignment notebooks: solution regions become "
-        "'# YOUR CODE HERE / raise NotImplementedError()', hidden tests are removed, outputs "
-        "cleared, nbgrader metadata kept (as nbgrader generate_assignment does)."))
+        "Generate the student versions of the assignment notebooks (as nbgrader "
+        "generate_assignment does), and grade submissions (as nbgrader autograde does)."))
     commands = parser.add_subparsers(dest="command", required=True)
-    build_parser = commands.add_parser("build", help="write the student versions")
+    build_parser = commands.add_parser("build", help="write the student versions", description=(
+        "Solution regions become '# YOUR CODE HERE / raise NotImplementedError()', hidden "
+        "tests are removed, outputs cleared, nbgrader metadata kept."))
     build_parser.add_argument("--source", default=str(DEFAULT_SOURCE),
                               help="folder of solution notebooks (default: %(default)s)")
     build_parser.add_argument("--output", default=None,
                               help=f"folder for the student versions (default: SOURCE/{RELEASE})")
     build_parser.add_argument("--check", action="store_true",
                               help="write nothing; exit 1 if the student versions are stale")
-    args = parser.parse_args(argv)
+    grade_parser = commands.add_parser("grade", help="grade submitted notebooks", description=(
+        "Restore the check cells (with the hidden tests) by grade_id, execute each "
+        "submission, and report the points of each check cell."))
+    grade_parser.add_argument("submissions", nargs="+", metavar="SUBMISSION",
+                              help="submitted notebooks, or folders searched for *.ipynb")
+    grade_parser.add_argument("--source", default=str(DEFAULT_SOURCE),
+                              help="folder of solution notebooks, whose check cells are used "
+                                   "(default: %(default)s)")
+    grade_parser.add_argument("--csv", help="write one row per check cell to this CSV file")
+    grade_parser.add_argument("--feedback", help="write one feedback file per student here")
+    grade_parser.add_argument("--timeout", type=int, default=300,
+                              help="seconds each cell may run (default: %(default)s)")
+    grade_parser.add_argument("--full", action="store_true",
+                              help="the students' settings instead of quick mode (minutes "
+                                   "per notebook on a CPU)")
+    return parser
+
+
+def _grade(args) -> int:
+    from . import grading
+
+    try:
+        grades = grading.grade(args.submissions, source=args.source, timeout=args.timeout,
+                               quick=not args.full)
+    except ValueError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    if not grades:
+        print(f"{PROG}: error: no notebooks (*.ipynb) in {' '.join(args.submissions)}.",
+              file=sys.stderr)
+        return 2
+    print(grading.report(grades))
+    if args.csv:
+        grading.write_csv(grades, args.csv)
+        print(f"wrote {args.csv}")
+    if args.feedback:
+        for path in grading.write_feedback(grades, args.feedback):
+            print(f"wrote {path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "grade":
+        return _grade(args)
     try:
         result = build(args.source, args.output, check=args.check)
     except AssignmentError as error:

@@ -9,8 +9,9 @@ command), where every check cell must pass. Here:
   small notebook written for each rule, and gives what ``nbgrader generate_assignment`` gives
   on the real notebooks (when nbgrader is installed; it is not in requirements.txt);
 - the committed student versions (``notebooks/assignments/release/``) are up to date;
-- executed, the student versions fail in exactly their graded cells (nbgrader's
-  ``validate --invert`` idea), and nbval does not collect them.
+- executed, the student versions score 0 in exactly their graded cells (nbgrader's
+  ``validate --invert`` idea), the solution notebooks every point, and nbval does not
+  collect the student versions.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from nstyle_helpers import assignments
+from nstyle_helpers import assignments, grading
 from nstyle_helpers.assignments import AssignmentError, CODE_STUB, student_version
 
 REPO = Path(__file__).resolve().parent.parent
@@ -89,7 +90,9 @@ def test_exercises_follow_nbgrader_conventions(path):
                                 "locked": True, "points": _meta(check)["points"],
                                 "schema_version": 3, "solution": False, "task": False}
         assert _meta(check)["points"] > 0
-        assert check.source.startswith("checks.check_")
+        assert check.source.startswith(f"marks = checks.Marks(points={_meta(check)['points']})\n"
+                                       "checks.check_")
+        assert check.source.endswith("\nmarks")  # the result nbgrader reads as the points
         assert "### BEGIN HIDDEN TESTS" in check.source and "### END HIDDEN TESTS" in check.source
         assert _meta(solution) == {"grade": False, "grade_id": _meta(solution)["grade_id"],
                                    "locked": False, "schema_version": 3, "solution": True,
@@ -223,7 +226,7 @@ def test_only_python_notebooks():
 NBGRADER_SITE = Path(os.environ.get("NSTYLE_NBGRADER_SITE", REPO / ".nbgrader"))
 
 
-def _nbgrader_env() -> dict[str, str]:
+def nbgrader_env() -> dict[str, str]:
     if not (NBGRADER_SITE / "nbgrader").is_dir():
         message = (f"nbgrader is not installed in {NBGRADER_SITE}; install it there with "
                    f"`python3 -m pip install --target {NBGRADER_SITE} nbgrader`")
@@ -238,21 +241,26 @@ def _nbgrader_env() -> dict[str, str]:
 
 
 def test_same_as_nbgrader_generate_assignment(tmp_path):
-    """Byte for byte what nbgrader writes, metadata and checksums included."""
-    env = _nbgrader_env()
+    """Byte for byte what nbgrader writes, metadata and checksums included.
+
+    One nbgrader assignment per homework (source/a1/, source/a2/, source/a3/), as the
+    instructors' guide says.
+    """
+    env = nbgrader_env()
     course = tmp_path / "course"
-    (course / "source" / "nstyle").mkdir(parents=True)
     for path in SOLUTIONS:
-        shutil.copy(path, course / "source" / "nstyle" / path.name)
-    done = subprocess.run(
-        [sys.executable, "-m", "nbgrader", "generate_assignment", "nstyle",
-         f"--CourseDirectory.root={course}",
-         f"--CourseDirectory.db_url=sqlite:///{tmp_path / 'gradebook.db'}"],
-        cwd=course, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
+        (course / "source" / path.name[:2]).mkdir(parents=True)
+        shutil.copy(path, course / "source" / path.name[:2] / path.name)
+    for path in SOLUTIONS:
+        done = subprocess.run(
+            [sys.executable, "-m", "nbgrader", "generate_assignment", path.name[:2],
+             f"--CourseDirectory.root={course}",
+             f"--CourseDirectory.db_url=sqlite:///{tmp_path / 'gradebook.db'}"],
+            cwd=course, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
     ours = assignments.build(SOURCE, tmp_path / "ours")
     for path in ours:
-        theirs = course / "release" / "nstyle" / path.name
+        theirs = course / "release" / path.name[:2] / path.name
         assert json.loads(path.read_text()) == json.loads(theirs.read_text()), path.name
         assert path.read_text() == theirs.read_text(), path.name
 
@@ -312,21 +320,35 @@ def test_the_command_runs_as_a_module(tmp_path):
 
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", STUDENTS, ids=_ids(STUDENTS))
-def test_student_version_fails_exactly_in_its_graded_cells(path):
-    """nbgrader's `validate --invert` idea: unanswered, every graded cell fails, no other."""
+def test_student_version_scores_zero_in_exactly_its_graded_cells(path):
+    """nbgrader's `validate --invert` idea: unanswered, every graded cell scores 0, and no cell
+    fails (the demonstrations use the reference solutions)."""
     from nbclient import NotebookClient
 
     notebook = _read(path)
     NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(REPO)}}).execute()
-    failed = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"
+    failed = [(i, cell.source[:50]) for i, cell in enumerate(notebook.cells)
+              if cell.cell_type == "code"
               and any(out.output_type == "error" for out in cell.outputs)]
-    assert failed == _graded(notebook), [
-        (i, notebook.cells[i].source[:50], [o.get("evalue") for o in notebook.cells[i].outputs
-                                            if o.output_type == "error"]) for i in failed]
-    for i in failed:
-        (error,) = [o for o in notebook.cells[i].outputs if o.output_type == "error"]
-        assert error.ename == "CheckFailed" and "not written yet" in error.evalue
+    assert failed == []
+    for i in _graded(notebook):
+        cell = notebook.cells[i]
+        assert grading.cell_points(cell) == 0.0, cell.source[:60]
+        (result,) = [o for o in cell.outputs if o.output_type == "execute_result"]
+        parts = result.data["application/json"]["parts"]
+        assert parts and not any(part["passed"] for part in parts)
+        assert "not written yet" in parts[0]["message"]
+
+
+def test_solutions_get_every_point():
+    """Graded as submissions, the solution notebooks earn every point of every cell."""
+    results = grading.grade(SOLUTIONS, source=SOURCE)
+    for result in results:
+        assert not result.problem, result.problem
+        assert [(c.grade_id, c.points) for c in result.cells] == [
+            (c.grade_id, c.max_points) for c in result.cells]
+    assert sum(result.max_points for result in results) == 20
 
 
 def test_nbval_does_not_collect_the_student_versions():
@@ -337,3 +359,22 @@ def test_nbval_does_not_collect_the_student_versions():
     collected = done.stdout
     assert "assignments/a1_pixels_and_content.ipynb" in collected
     assert "release" not in collected
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=_ids(SOLUTIONS))
+def test_the_exercise_text_does_not_spell_out_the_solution(path):
+    """The markdown describes what a function must do; it does not give its lines to copy.
+
+    (A3's loop exercise once listed seven lines of its solution word for word.) Naming the
+    context manager a step must run in is a requirement, not a line to copy.
+    """
+    allowed = {"with torch.no_grad():"}
+    notebook = _read(path)
+    text = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+    for cell in notebook.cells:
+        for region in re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", cell.source,
+                                 re.S):
+            lines = [line.split("#")[0].strip() for line in region.splitlines()]
+            copied = [line for line in lines
+                      if len(line) > 12 and line in text and line not in allowed]
+            assert not copied, copied

@@ -105,6 +105,35 @@ def combined_with(alpha_content=True, beta_style=True, swap=False, weights=True,
     return fn
 
 
+def pixel_loss_channel_loop(y, z):
+    return sum((y[:, k] - z[:, k]).pow(2).flatten(1).sum(dim=1) for k in range(y.shape[1]))
+
+
+def tv_channel_loop(x):
+    return sum(losses.total_variation(x[:, k:k + 1]) for k in range(x.shape[1]))
+
+
+def step_with(reduce):
+    """A gradient step through autograd on ``reduce(image, target)`` instead of the sum."""
+    def fn(image, target, lr):
+        x = image.detach().clone().requires_grad_(True)
+        reduce(x, target).backward()
+        with torch.no_grad():
+            return x - lr * x.grad
+    return fn
+
+
+def step_outside_no_grad(image, target, lr):
+    x = image.detach().clone().requires_grad_(True)
+    losses.pixel_loss(x, target).sum().backward()
+    return x - lr * x.grad
+
+
+def gram_hard_coded(f):
+    flat = f.reshape(2, 3, 20)
+    return flat @ flat.transpose(1, 2)
+
+
 def loop_with(**kwargs):
     return lambda loss_fn, init, steps, lr: checks._adam_loop(loss_fn, init, steps, lr, **kwargs)
 
@@ -178,6 +207,9 @@ CASES = {
     "pixel/no_grad": (P, pixel_loss_no_grad, "torch.no_grad()"),
     "pixel/in place": (P, pixel_loss_in_place, "changed its input `generated` in place"),
     "pixel/loop": (P, pixel_loss_pixel_loop, "loops in Python"),
+    "pixel/channel loop": (P, pixel_loss_channel_loop, "loops in Python"),
+    "pixel/mean of the batch": (P, lambda y, z: torch.nn.functional.mse_loss(y, z),
+                                "one number for the whole batch"),
     "pixel/not written": (P, not_written, "not written yet"),
     "pixel/crash": (P, lambda y, z: y @ z, "raised RuntimeError"),
     # one gradient step
@@ -192,11 +224,18 @@ CASES = {
     "step/requires_grad": (G, step_without_requires_grad, "requires_grad_(True)"),
     "step/grad None": (G, step_grad_is_none, "stays None"),
     "step/vector backward": (G, step_backward_on_vector, "before calling .backward()"),
+    "step/mean over the batch": (G, step_with(lambda x, z: losses.pixel_loss(x, z).mean()),
+                                 "mean over the batch (loss.mean())"),
+    "step/mean over everything": (G, step_with(torch.nn.functional.mse_loss),
+                                  "mean over the whole batch"),
+    "step/hand-written gradient": (G, lambda x, z, lr: x - lr * 2 * (x - z), "without autograd"),
+    "step/outside no_grad": (G, step_outside_no_grad, "still attached to autograd's graph"),
     "step/shape": (G, lambda x, z, lr: (x - lr * 2 * (x - z))[0], "the same shape as the input"),
     # content loss
     "content/no half": (C, lambda f, p: per_image((f - p).pow(2)), "forget the ½"),
     "content/mse": (C, lambda f, p: torch.nn.functional.mse_loss(f, p, reduction="none")
                     .flatten(1).mean(1), "F.mse_loss"),
+    "content/plain F.mse_loss": (C, torch.nn.functional.mse_loss, "you used F.mse_loss"),
     "content/mean": (C, lambda f, p: 0.5 * (f - p).pow(2).flatten(1).mean(1),
                      "use the sum, not the mean"),
     "content/norm": (C, lambda f, p: (f - p).flatten(1).norm(dim=1), "the distance ‖F − P‖"),
@@ -226,6 +265,9 @@ CASES = {
     "gram/twice": (GR, lambda f: 2 * losses.gram_matrix(f), "counted once"),
     "gram/one factor detached": (GR, gram_one_factor_detached, "gradient with respect to"),
     "gram/loop": (GR, gram_loop, "loops in Python"),
+    "gram/.t() of a batch": (GR, lambda f: f.flatten(2) @ f.flatten(2).t(),
+                             ".t() transposes a 2-D matrix only"),
+    "gram/hard-coded sizes": (GR, gram_hard_coded, "assume particular sizes"),
     # style loss of one layer
     "style/no 4": (S, lambda g, a, m, w: 4 * losses.style_layer_loss(g, a, m, w),
                    "forget the 4"),
@@ -251,6 +293,7 @@ CASES = {
                 + (x[..., :, 1:] - x[..., :, :-1]).pow(2).flatten(1).mean(1), "not .mean"),
     "tv/roll": (TV, lambda x: per_image((x.roll(-1, -2) - x).pow(2))
                 + per_image((x.roll(-1, -1) - x).pow(2)), "wrap around"),
+    "tv/channel loop": (TV, tv_channel_loop, "loops in Python"),
     "tv/twice": (TV, lambda x: 2 * losses.total_variation(x), "counts once"),
     # combined loss
     "combined/swapped": (CO, combined_with(swap=True), "swapped α and β"),
@@ -346,10 +389,103 @@ def test_count_torch_calls_grows_with_a_loop_only():
 
 
 def test_yours_or_reference(capsys):
-    assert checks.yours_or_reference(losses.gram_matrix, checks.check_gram_matrix) \
-        is losses.gram_matrix
+    chosen = checks.yours_or_reference(losses.gram_matrix, checks.check_gram_matrix)
     assert capsys.readouterr().out == ""  # the passing check's ✓ line is not shown
+    features = torch.randn(1, 4, 3, 3)
+    assert torch.equal(chosen(features), losses.gram_matrix(features))
     chosen = checks.yours_or_reference(not_written, checks.check_gram_matrix)
     assert chosen is losses.gram_matrix
     out = capsys.readouterr().out
     assert "Using the reference solution" in out and "not written yet" in out
+
+
+def test_yours_or_reference_falls_back_when_a_passing_function_raises(capsys):
+    """A function that passes the visible check may still fail on the demonstration's sizes."""
+    def gram_for_small_inputs_only(f):
+        if f.shape[1] > 6:
+            raise RuntimeError("shape '[2, 3, 20]' is invalid for input of size 1024")
+        return losses.gram_matrix(f)
+
+    chosen = checks.yours_or_reference(gram_for_small_inputs_only, checks.check_gram_matrix)
+    features = torch.randn(1, 64, 4, 4)
+    assert torch.equal(chosen(features), losses.gram_matrix(features))
+    out = capsys.readouterr().out
+    assert "passed its check but raised RuntimeError" in out and "from now on" in out
+    assert torch.equal(chosen(features[:, :3]), losses.gram_matrix(features[:, :3]))
+    assert capsys.readouterr().out == ""  # said once
+
+
+# ---------------------------------------------------------------------------------------------
+# Marks: partial credit in the form nbgrader reads
+
+
+def test_marks_share_the_points_among_the_parts_that_ran():
+    marks = checks.Marks(points=3)
+    checks.check_gram_matrix(gram_loop, marks)  # right values and gradient, but a loop
+    with marks.part("a hidden test"):
+        raise CheckFailed("gram_matrix on features of shape (3, 5, 4, 7) returned shape (5,).")
+    assert [(part.what, part.weight, part.passed) for part in marks.parts] == [
+        ("values and shape", 2, True), ("gradient", 1, True), ("no Python loop", 1, False),
+        ("a hidden test", 1, False)]
+    assert marks.score == 1.8  # 3 points × 3/5 of the weight
+    assert repr(marks) == "1.8"  # the text/plain nbgrader parses
+    data = marks._repr_json_()
+    assert data["points"] == 1.8 and data["max"] == 3
+    assert "loops in Python" in data["parts"][2]["message"]
+    assert "(3, 5, 4, 7)" in data["parts"][3]["message"]
+    assert "✗ a hidden test" in marks._repr_html_() and "1.8 / 3 points" in marks._repr_html_()
+
+
+def test_marks_of_a_blank_and_of_a_correct_function():
+    blank, full = checks.Marks(points=2), checks.Marks(points=2)
+    checks.check_pixel_loss(not_written, blank)
+    checks.check_pixel_loss(losses.pixel_loss, full)
+    assert (blank.score, full.score) == (0.0, 2.0)
+    assert all("not written yet" in part.message for part in blank.parts)
+
+
+def test_a_near_miss_scores_more_than_a_blank_notebook():
+    marks = checks.Marks(points=2)
+    checks.check_content_loss(lambda f, p: per_image((f - p).pow(2)), marks)  # no ½
+    assert 0 < marks.score < 2
+    assert "forget the ½" in marks.failed[0].message
+
+
+def test_parts_record_errors_and_silence_warnings(capfd):
+    import warnings
+
+    marks = checks.Marks(points=1)
+    with marks.part("a worked example"):
+        warnings.warn("nbgrader gives 0 points to a cell that writes to stderr")
+        undefined_function()  # noqa: F821
+    with marks.part("float32"):
+        raise RuntimeError("expected scalar type Double but found Float")
+    assert capfd.readouterr().err == ""
+    first, second = marks.failed
+    assert "'undefined_function' is not defined" in first.message
+    assert "restore it" in first.message
+    assert second.message.startswith("your code raised RuntimeError: expected scalar type")
+
+
+def test_expect_speaks_in_the_voice_of_the_checks():
+    with pytest.raises(CheckFailed, match=r"pixel_loss on a worked example returned \[4\], "
+                                          r"expected \[5\]"):
+        checks.expect("pixel_loss", torch.tensor([4.0]), torch.tensor([5.0]), "on a worked example")
+    with pytest.raises(CheckFailed, match="returned shape"):
+        checks.expect("f", torch.zeros(3), torch.zeros(1), "for a batch of 3")
+    with pytest.raises(CheckFailed, match="keep the input's dtype"):
+        checks.expect("f", torch.zeros(1, dtype=torch.float64), torch.zeros(1), "in float32")
+    checks.expect("f", torch.ones(2), torch.ones(2), "on ones")
+
+
+def test_a_failed_check_shows_its_message_not_a_traceback(capsys):
+    """IPython shows _render_traceback_'s lines instead of the frames of checks.py."""
+    with pytest.raises(CheckFailed) as info:
+        checks.check_gram_matrix(lambda f: 2 * losses.gram_matrix(f))
+    lines = info.value._render_traceback_()
+    assert lines[0].startswith("CheckFailed: gram_matrix: your Gram matrix is twice")
+    assert len(lines) == 2 and "full_traceback" in lines[1]
+    marks = checks.Marks(points=3)
+    checks.check_gram_matrix(lambda f: 2 * losses.gram_matrix(f), marks)
+    checks.full_traceback(marks)
+    assert "Traceback (most recent call last)" in capsys.readouterr().out

@@ -1,0 +1,238 @@
+"""The grader (``python -m nstyle_helpers.assignments grade``) on committed fixture submissions.
+
+``tests/fixtures/assignments/STUDENT/NOTEBOOK.ipynb`` are simulated students of assignment 2 (and
+one of assignment 1): correct, typical mistakes, one function unwritten, sizes written into the
+code (with an edited check cell), ``float(weight)``, a renamed function with a deleted check
+cell, and a notebook cut off in the middle of its JSON. The grader runs once on all of them
+from another folder (module fixture); the tests read its report, CSV and feedback files, and
+compare its points with ``nbgrader autograde``'s on the same submissions.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_output
+
+from nstyle_helpers import grading
+from test_assignments import SOURCE, nbgrader_env
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "assignments"
+STUDENTS = sorted(path.name for path in FIXTURES.iterdir() if path.is_dir())
+#: Not given to nbgrader: it cannot read the notebook at all.
+UNREADABLE = {"broken"}
+
+
+def _run(*args, cwd, timeout=600):
+    return subprocess.run([sys.executable, "-m", "nstyle_helpers.assignments", *map(str, args)],
+                          cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """The grade command run once on every fixture, from a folder outside the repository."""
+    folder = tmp_path_factory.mktemp("grading")
+    done = _run("grade", FIXTURES, "--csv", "grades.csv", "--feedback", "feedback", cwd=folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with open(folder / "grades.csv", newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    points = {}
+    for row in rows:
+        points.setdefault(row["student"], {})[row["cell"]] = float(row["points"])
+    return {"report": done.stdout, "stderr": done.stderr, "rows": rows, "points": points,
+            "feedback": folder / "feedback"}
+
+
+def test_every_submission_is_graded_cell_by_cell(graded):
+    assert sorted(graded["points"]) == STUDENTS
+    assert list(graded["rows"][0]) == ["student", "cell", "points", "max", "message"]
+    a2 = {"check_gram_matrix": 3.0, "check_style_layer_loss": 3.0}
+    assert graded["points"]["correct"] == a2
+    assert graded["points"]["unwritten"] == {"check_gram_matrix": 3.0,
+                                             "check_style_layer_loss": 0.0}
+    assert "correct  a2_gram_and_style.ipynb  6 / 6" in graded["report"]
+    assert "Kernel is running over TCP" not in graded["stderr"]
+
+
+def test_near_misses_get_partial_credit(graded):
+    points = graded["points"]
+    for student, cell in [("gram_divided_and_mean", "check_gram_matrix"),
+                          ("gram_transposed", "check_gram_matrix"),
+                          ("hard_coded_sizes", "check_gram_matrix"),
+                          ("hard_coded_sizes", "check_style_layer_loss"),
+                          ("float_weight", "check_style_layer_loss"),
+                          ("typical_mistakes", "check_gradient_step"),
+                          ("typical_mistakes", "check_content_loss")]:
+        assert 0 < points[student][cell] < 3, (student, cell, points[student][cell])
+
+
+def _messages(graded, student):
+    return {row["cell"]: row["message"] for row in graded["rows"] if row["student"] == student}
+
+
+def test_one_line_per_failed_check_in_the_checks_words(graded):
+    messages = _messages(graded, "gram_divided_and_mean")
+    assert "divided by N_l·M_l" in messages["check_gram_matrix"]
+    assert "mean over the N_l² entries" in messages["check_style_layer_loss"]
+    assert "You computed Fᵀ F" in _messages(graded, "gram_transposed")["check_gram_matrix"]
+    assert "assume particular sizes" in _messages(graded, "hard_coded_sizes")["check_gram_matrix"]
+    assert "one weight per image" in _messages(graded, "float_weight")["check_style_layer_loss"]
+    a1 = _messages(graded, "typical_mistakes")
+    assert "mean over the batch" in a1["check_gradient_step"]
+    assert "you used F.mse_loss" in a1["check_content_loss"]
+    assert a1["check_pixel_loss"] == ""
+    for row in graded["rows"]:
+        assert "\n" not in row["message"] and "Traceback" not in row["message"]
+
+
+def test_broken_renamed_and_deleted_get_a_clear_line(graded):
+    broken = _messages(graded, "broken")
+    assert set(broken) == {"check_gram_matrix", "check_style_layer_loss"}
+    assert all("not valid JSON" in message for message in broken.values())
+    assert graded["points"]["broken"] == {"check_gram_matrix": 0.0, "check_style_layer_loss": 0.0}
+    assert "broken  a2_gram_and_style.ipynb  0 / 6" in graded["report"]
+    assert "PROBLEM: is not valid JSON" in graded["report"]
+    renamed = _messages(graded, "renamed_and_deleted")
+    assert "name 'gram_matrix' is not defined" in renamed["check_gram_matrix"]
+    assert "renamed" in renamed["check_gram_matrix"]
+    assert "missing from the submission" in renamed["check_style_layer_loss"]
+
+
+def test_an_edited_check_cell_gains_nothing(graded):
+    """hard_coded_sizes replaced its failing check cell by one that only shows the marks."""
+    assert graded["points"]["hard_coded_sizes"]["check_gram_matrix"] < 3
+
+
+def _hidden_lines() -> set[str]:
+    lines = set()
+    for path in SOURCE.glob("*.ipynb"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            hidden = re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS",
+                                cell.source, re.S)
+            lines |= {line.strip() for block in hidden for line in block.splitlines()
+                      if len(line.strip()) > 12}
+    return lines
+
+
+def test_feedback_shows_the_messages_never_the_hidden_tests(graded):
+    files = sorted(graded["feedback"].glob("*.md"))
+    assert [path.stem for path in files] == STUDENTS
+    hidden = _hidden_lines()
+    assert len(hidden) > 40
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        leaked = [line for line in hidden if line in text]
+        assert not leaked, (path.name, leaked)
+    text = (graded["feedback"] / "float_weight.md").read_text(encoding="utf-8")
+    assert "`check_style_layer_loss`: 2.57 / 3" in text
+    assert "✗ one weight per image, a tensor (N,): your code raised ValueError" in text
+
+
+def test_same_points_as_nbgrader_autograde(graded, tmp_path):
+    """One nbgrader assignment per homework; the same fixtures; the same points per cell."""
+    env = nbgrader_env()
+    course = tmp_path / "course"
+    for path in SOURCE.glob("*.ipynb"):
+        assignment = path.name[:2]  # a1, a2, a3
+        (course / "source" / assignment).mkdir(parents=True)
+        shutil.copy(path, course / "source" / assignment / path.name)
+    submitted = {}
+    for student in sorted(set(STUDENTS) - UNREADABLE):
+        for path in (FIXTURES / student).glob("*.ipynb"):
+            target = course / "submitted" / student / path.name[:2] / path.name
+            target.parent.mkdir(parents=True)
+            shutil.copy(path, target)
+            submitted.setdefault(path.name[:2], set()).add(student)
+    options = [f"--CourseDirectory.root={course}"]
+    for assignment in sorted(submitted):
+        for command in (["generate_assignment", assignment],
+                        ["autograde", assignment, "--create"]):
+            done = subprocess.run([sys.executable, "-m", "nbgrader", *command, *options],
+                                  cwd=course, env=env, capture_output=True, text=True,
+                                  timeout=600)
+            assert done.returncode == 0, done.stdout + done.stderr
+    script = ("import json, sys\nfrom nbgrader.api import Gradebook\n"
+              "with Gradebook(sys.argv[1]) as gb:\n"
+              "    print(json.dumps({s.student.id: {g.name: g.score for nb in s.notebooks "
+              "for g in nb.grades} for a in gb.assignments "
+              "for s in gb.assignment_submissions(a.name)}))\n")
+    done = subprocess.run([sys.executable, "-c", script, f"sqlite:///{course / 'gradebook.db'}"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    theirs = json.loads(done.stdout)
+    ours = {student: graded["points"][student] for student in theirs}
+    assert sorted(theirs) == sorted(set(STUDENTS) - UNREADABLE)
+    assert ours == theirs
+
+
+# ---------------------------------------------------------------------------------------------
+# Smaller pieces
+
+
+def test_a_timeout_is_a_line_not_a_crash(tmp_path):
+    notebook = nbformat.read(FIXTURES / "correct" / "a2_gram_and_style.ipynb", as_version=4)
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "gram_matrix":
+            cell.source = "import time\nwhile True:\n    time.sleep(0.1)"
+    path = tmp_path / "looping" / "a2_gram_and_style.ipynb"
+    path.parent.mkdir()
+    nbformat.write(notebook, path)
+    (result,) = grading.grade([path], timeout=8)
+    assert result.student == "looping" and "timed out" in result.problem
+    assert [cell.points for cell in result.cells] == [0.0, 0.0]
+    assert all("not run" in cell.message for cell in result.cells)
+
+
+def _executed_grade_cell(*outputs, points=3):
+    cell = new_code_cell("marks", metadata={"nbgrader": {"grade": True, "grade_id": "c",
+                                                         "points": points}})
+    cell.outputs = list(outputs)
+    return cell
+
+
+@pytest.mark.parametrize("outputs, expected", [
+    ([new_output("execute_result", {"text/plain": "1.5"}, execution_count=1)], 1.5),
+    ([new_output("stream", name="stdout", text="✓ ok\n"),
+      new_output("execute_result", {"text/plain": "0"}, execution_count=1)], 0.0),
+    ([new_output("execute_result", {"text/plain": "7"}, execution_count=1)], 3.0),
+    ([new_output("execute_result", {"text/plain": "'text'"}, execution_count=1)], 3.0),
+    ([new_output("stream", name="stderr", text="a warning\n"),
+      new_output("execute_result", {"text/plain": "3"}, execution_count=1)], 0.0),
+    ([new_output("error", ename="CheckFailed", evalue="no", traceback=[])], 0.0),
+    ([], 3.0),
+], ids=["partial", "zero", "capped", "not a number", "stderr", "error", "no output"])
+def test_cell_points_follow_nbgraders_rule(outputs, expected):
+    assert grading.cell_points(_executed_grade_cell(*outputs)) == expected
+
+
+def test_the_student_is_nbgraders_folder_or_the_parent(tmp_path):
+    assert grading.student_of(tmp_path / "submitted" / "ada" / "a2" / "x.ipynb") == "ada"
+    assert grading.student_of(tmp_path / "inbox" / "bob" / "x.ipynb") == "bob"
+
+
+def test_random_weights_only_when_none_are_cached_or_chosen(monkeypatch):
+    monkeypatch.delenv("NSTYLE_WEIGHTS", raising=False)
+    monkeypatch.setattr("nstyle_helpers.session.pretrained_weights_cached", lambda: False)
+    env = grading.grading_environment(quick=True)
+    assert env["NSTYLE_WEIGHTS"] == "random" and env["NSTYLE_QUICK"] == "1"
+    monkeypatch.setattr("nstyle_helpers.session.pretrained_weights_cached", lambda: True)
+    assert "NSTYLE_WEIGHTS" not in grading.grading_environment(quick=False)
+    assert "NSTYLE_QUICK" not in grading.grading_environment(quick=False)
+    monkeypatch.setenv("NSTYLE_WEIGHTS", "/weights/vgg19.pth")
+    assert grading.grading_environment(quick=True)["NSTYLE_WEIGHTS"] == "/weights/vgg19.pth"
+
+
+def test_command_errors_are_one_line(tmp_path):
+    done = _run("grade", tmp_path, cwd=tmp_path, timeout=120)
+    assert done.returncode == 2 and "no notebooks" in done.stderr
+    done = _run("grade", FIXTURES / "correct", "--source", tmp_path, cwd=tmp_path, timeout=120)
+    assert done.returncode == 2 and "no solution notebooks" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
