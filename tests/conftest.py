@@ -3,6 +3,10 @@
 import pytest
 import torch
 
+# The fixture submissions of tests/test_grader.py are notebooks, one of them deliberately broken:
+# they are inputs for the grader, not notebooks for nbval to run.
+collect_ignore = ["fixtures"]
+
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
