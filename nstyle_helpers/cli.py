@@ -8,8 +8,8 @@ ever written whole (see :func:`nstyle_helpers.images.save_image`).
 from __future__ import annotations
 
 import argparse
-import signal
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -23,7 +23,7 @@ from .examples import image_path
 from .features import CONTENT_LAYER, STYLE_LAYERS, check_image_size, check_layer_names
 from .images import check_output_path, load_image, resize, save_image, save_new_image
 from .optimize import DEFAULT_LR, OPTIMIZERS
-from .validation import (validate_learning_rate, validate_loss_weight, validate_seed,
+from .validation import (POOLINGS, validate_learning_rate, validate_loss_weight, validate_seed,
                          validate_size, validate_steps)
 from .transfer import RunConfig, TransferConfig, reconstruct_content, reconstruct_style, \
     style_transfer
@@ -46,19 +46,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _validated(validate, value):
+    # The library's own validator (nstyle_helpers.validation); its sentence is the usage error.
+    try:
+        return validate(value)
+    except NstyleError as error:
+        raise argparse.ArgumentTypeError(str(error).rstrip(".")) from None
+
+
 def _option(parse, validate, what: str):
-    """An argparse type: ``parse`` the text (else "is not WHAT"), then the library's own
-    validator (:mod:`nstyle_helpers.validation`), whose sentence becomes the usage error."""
+    """An argparse type: ``parse`` the text (else "is not WHAT"), then ``validate`` it."""
 
     def convert(text: str):
         try:
             value = parse(text.strip())
         except (ValueError, OverflowError):
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        try:
-            return validate(value)
-        except NstyleError as error:
-            raise argparse.ArgumentTypeError(str(error).rstrip(".")) from None
+        return _validated(validate, value)
 
     return convert
 
@@ -98,10 +102,7 @@ def _list_of(parse, what: str, validate):
             except (ValueError, OverflowError):
                 raise argparse.ArgumentTypeError(f"{item.strip()!r} in {text!r} is not "
                                                  f"{what}") from None
-        try:
-            return validate(values)
-        except NstyleError as error:
-            raise argparse.ArgumentTypeError(str(error).rstrip(".")) from None
+        return _validated(validate, values)
 
     return convert
 
@@ -129,7 +130,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--lr", type=_lr,
                      help=f"learning rate (default: {DEFAULT_LR['lbfgs']:g} for lbfgs, "
                           f"{DEFAULT_LR['adam']:g} for adam, in [0, 1] pixel units)")
-    run.add_argument("--pooling", choices=("max", "avg"), default="max",
+    run.add_argument("--pooling", choices=POOLINGS, default="max",
                      help="max (what VGG19 was trained with, default) or avg (the paper)")
     run.add_argument("--seed", type=_seed, default=0,
                      help="seed of the white noise, 0 to 2**64-1 (default 0)")
@@ -223,10 +224,7 @@ def _save(image: torch.Tensor, args) -> Path:
     """Write the result: to ``-o`` (never replacing a file without --overwrite), or under
     the first free name in outputs/, claimed atomically (two runs never lose a result)."""
     if args.output:
-        try:
-            return save_image(image, args.output, overwrite=args.overwrite)
-        except OutputExistsError as error:  # appeared during the run
-            raise OutputExistsError(error.path, option="--overwrite") from None
+        return save_image(image, args.output, overwrite=args.overwrite)
     try:
         OUTPUT_DIR.mkdir(exist_ok=True)  # checked before the run
     except OSError as error:
@@ -386,10 +384,7 @@ def run(args: argparse.Namespace, termination: _Termination) -> int:
     progress = not args.quiet
     # Check the output before the long run, so a bad path costs seconds, not minutes.
     if args.output:
-        try:
-            check_output_path(args.output, overwrite=args.overwrite)
-        except OutputExistsError as error:
-            raise OutputExistsError(error.path, option="--overwrite") from None
+        check_output_path(args.output, overwrite=args.overwrite)
     else:
         _check_output_folder()
     runner = _run_transfer if args.command == "transfer" else _run_reconstruct
@@ -427,6 +422,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, termination)
     try:
         return run(args, termination)
+    except OutputExistsError as error:  # said with the command line's option
+        print(f"{PROG}: error: {OutputExistsError(error.path, option='--overwrite')}",
+              file=sys.stderr)
+        return 2
     except NstyleError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2

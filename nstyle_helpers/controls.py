@@ -47,7 +47,7 @@ from .multistyle import MultiStyleObjective, check_blend, check_masks, check_sty
     resize_masks, scale_style
 from .optimize import optimize
 from .transfer import Callback, TransferConfig, build_extractor, config_loss_weights
-from .validation import extractor_dtype, validate_image, validate_memory, validate_same_device
+from .validation import extractor_dtype, validate_image, validate_same_device
 
 __all__ = ["controlled_transfer"]
 
@@ -135,9 +135,9 @@ def controlled_transfer(content: torch.Tensor,
         style_scale = 1.0
 
     layers = list(dict.fromkeys([config.content_layer, *config.style_layers]))
-    if extractor is None:
-        validate_memory(layers, *sizes[-1], content.device)  # the finest stage is the largest
-        extractor = build_extractor(layers, config, content.device, progress=progress)
+    # The finest stage is the largest: it must fit in memory.
+    extractor = extractor or build_extractor(layers, config, content.device, progress=progress,
+                                             size=sizes[-1])
     extractor.check_size(*sizes[0])  # the coarsest stage is the smallest
     grey = preserve_color == "luminance"
 

@@ -24,7 +24,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import ImageTooSmallError, LayerError, SettingsError, WeightsError
+from .errors import ImageTooSmallError, LayerError, WeightsError
+from .validation import validate_pooling
 from .weights import load_features_state_dict, resolve_weights_source
 
 __all__ = [
@@ -190,10 +191,8 @@ class VGG19Features(nn.Module):
     def __init__(self, layers: Iterable[str], *, weights: str | os.PathLike | None = None,
                  pooling: str = "max", progress: bool = True):
         super().__init__()
-        if pooling not in ("max", "avg"):
-            raise SettingsError(f"pooling must be 'max' or 'avg', not {pooling!r}.")
+        self.pooling = validate_pooling(pooling)
         self.layers = check_layer_names(layers)
-        self.pooling = pooling
         deepest = max(_INDEX[name] for name in self.layers)
         self.body = _build_layers(deepest + 1, pooling)
         self.weights_source = resolve_weights_source(weights)

@@ -38,13 +38,11 @@ from dataclasses import dataclass, field
 import torch
 from .environment import progress_bar
 from .errors import DivergedError, SettingsError
-from .validation import validate_learning_rate, validate_steps
+from .validation import OPTIMIZERS, validate_learning_rate, validate_optimizer, validate_steps
 
 __all__ = ["OPTIMIZERS", "DEFAULT_LR", "LBFGS_RESTART_FACTOR", "Progress",
            "OptimizationResult", "optimize"]
 
-#: The optimisers :func:`optimize` knows.
-OPTIMIZERS = ("lbfgs", "adam")
 
 #: Default learning rates. L-BFGS: 1, its natural step. Adam: 0.02 in [0, 1] pixel units,
 #: about 5 in the blog post's 0..255 units (it suggests "about 1-5").
@@ -130,8 +128,7 @@ class _Recorder:
 
 
 def _check_settings(optimizer: str, steps: int, lr: float, snapshot_every: int) -> None:
-    if optimizer not in OPTIMIZERS:
-        raise SettingsError(f"Unknown optimizer {optimizer!r}; choose 'lbfgs' or 'adam'.")
+    validate_optimizer(optimizer)
     validate_steps(steps)
     validate_learning_rate(lr)
     if isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int) \

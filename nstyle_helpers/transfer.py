@@ -21,9 +21,10 @@ from .features import CONTENT_LAYER, STYLE_LAYERS, VGG19Features, check_layer_na
 from .images import white_noise
 from .objective import Objective
 from .errors import SettingsError
-from .optimize import OPTIMIZERS, OptimizationResult, Progress, optimize
-from .validation import (extractor_dtype, validate_image, validate_learning_rate, validate_loss_weight,
-                         validate_memory, validate_same_device, validate_seed, validate_steps)
+from .optimize import OptimizationResult, Progress, optimize
+from .validation import (extractor_dtype, validate_image, validate_learning_rate,
+                         validate_loss_weight, validate_memory, validate_optimizer,
+                         validate_pooling, validate_same_device, validate_seed, validate_steps)
 
 __all__ = ["RunConfig", "TransferConfig", "build_extractor", "transfer_loss_weights",
            "config_loss_weights", "style_transfer",
@@ -50,15 +51,12 @@ class RunConfig:
 
     def __post_init__(self):
         # The same checks as the command line's (nstyle_helpers.validation), at construction.
-        if self.optimizer not in OPTIMIZERS:
-            raise SettingsError(f"Unknown optimizer {self.optimizer!r}; choose 'lbfgs' or "
-                                "'adam'.")
+        validate_optimizer(self.optimizer)
         validate_steps(self.steps)
         if self.lr is not None:
             validate_learning_rate(self.lr)
         validate_seed(self.seed)
-        if self.pooling not in ("max", "avg"):
-            raise SettingsError(f"pooling must be 'max' or 'avg', not {self.pooling!r}.")
+        validate_pooling(self.pooling)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,8 +96,13 @@ Callback = Callable[[Progress], bool | None]
 
 
 def build_extractor(layers: Sequence[str], config: RunConfig, device: torch.device,
-                    *, progress: bool = True) -> VGG19Features:
+                    *, progress: bool = True, size: tuple[int, int] | None = None,
+                    batch: int = 1) -> VGG19Features:
     """A :class:`VGG19Features` for ``layers`` with the config's weights and pooling.
+
+    With ``size`` (H, W), first refuse a run of ``batch`` such images that cannot fit in
+    ``device``'s free memory (:func:`~nstyle_helpers.validation.validate_memory`), before
+    any weights are loaded.
 
     Run the fast way for ``device`` (:func:`~nstyle_helpers.acceleration.accelerate`): on a
     recent NVIDIA GPU in bfloat16 and channels_last with cudnn.benchmark (features and losses
@@ -107,6 +110,8 @@ def build_extractor(layers: Sequence[str], config: RunConfig, device: torch.devi
     with ``$NSTYLE_WINOGRAD=1``, :mod:`nstyle_helpers.winograd`), or in bfloat16 with
     ``$NSTYLE_PRECISION=bfloat16``.
     """
+    if size is not None:
+        validate_memory(layers, *size, device, batch)
     extractor = VGG19Features(layers, weights=config.weights, pooling=config.pooling,
                               progress=progress)
     return accelerate(extractor.to(device), device)
@@ -165,10 +170,8 @@ def style_transfer(content: torch.Tensor, style: torch.Tensor,
     content_layers = list(dict.fromkeys(c.content_layer for c in configs))
     style_layers = list(dict.fromkeys(l for c in configs for l in c.style_layers))
     n = len(configs)
-    if extractor is None:
-        validate_memory(content_layers + style_layers, height, width, content.device, n)
-        extractor = build_extractor(content_layers + style_layers, run, content.device,
-                                    progress=progress)
+    extractor = extractor or build_extractor(content_layers + style_layers, run, content.device,
+                                             progress=progress, size=(height, width), batch=n)
     extractor.check_size(height, width)
     alphas, betas = torch.zeros(n), torch.zeros(n)
     c_weights = {layer: torch.zeros(n) for layer in content_layers}
@@ -211,9 +214,8 @@ def reconstruct_content(image: torch.Tensor, layers: Sequence[str],
     layers = check_layer_names(layers)
     height, width = image.shape[-2:]
     n = len(layers)
-    if extractor is None:
-        validate_memory(layers, height, width, image.device, n)
-        extractor = build_extractor(layers, config, image.device, progress=progress)
+    extractor = extractor or build_extractor(layers, config, image.device, progress=progress,
+                                             size=(height, width), batch=n)
     extractor.check_size(height, width)
     weights = {layer: torch.zeros(n) for layer in dict.fromkeys(layers)}
     for i, layer in enumerate(layers):
@@ -247,9 +249,8 @@ def reconstruct_style(image: torch.Tensor, layer_sets: Sequence[Sequence[str]],
     height, width = size or tuple(image.shape[-2:])
     all_layers = list(dict.fromkeys(l for s in layer_sets for l in s))
     n = len(layer_sets)
-    if extractor is None:
-        validate_memory(all_layers, height, width, image.device, n)
-        extractor = build_extractor(all_layers, config, image.device, progress=progress)
+    extractor = extractor or build_extractor(all_layers, config, image.device,
+                                             progress=progress, size=(height, width), batch=n)
     extractor.check_size(height, width)
     betas = torch.zeros(n)
     weights = {layer: torch.zeros(n) for layer in all_layers}

@@ -20,9 +20,10 @@ from PIL import Image
 
 from .errors import ImageError, SettingsError
 
-__all__ = ["FLOAT32_MAX", "MAX_SIDE", "MAX_SEED", "validate_steps", "validate_size",
-           "validate_learning_rate", "validate_loss_weight", "validate_seed",
-           "validate_image", "extractor_dtype", "validate_same_device", "estimated_memory", "available_memory",
+__all__ = ["FLOAT32_MAX", "MAX_SIDE", "MAX_SEED", "OPTIMIZERS", "POOLINGS",
+           "validate_optimizer", "validate_pooling", "validate_steps", "validate_size",
+           "validate_learning_rate", "validate_loss_weight", "validate_seed", "validate_image",
+           "extractor_dtype", "validate_same_device", "estimated_memory", "available_memory",
            "validate_memory"]
 
 #: Largest finite float32 (about 3.4e38): loss weights and learning rates above it overflow.
@@ -35,6 +36,12 @@ MAX_SIDE = 16_000
 #: Largest seed: PyTorch's generators take 64-bit unsigned seeds.
 MAX_SEED = 2**64 - 1
 
+#: The optimisers :func:`~nstyle_helpers.optimize.optimize` knows.
+OPTIMIZERS = ("lbfgs", "adam")
+
+#: VGG19's pooling: max (what the weights were trained with) or average (the paper).
+POOLINGS = ("max", "avg")
+
 
 def _is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
@@ -42,6 +49,20 @@ def _is_int(value) -> bool:
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def validate_optimizer(name) -> str:
+    """One of :data:`OPTIMIZERS`."""
+    if name not in OPTIMIZERS:
+        raise SettingsError(f"Unknown optimizer {name!r}; choose 'lbfgs' or 'adam'.")
+    return name
+
+
+def validate_pooling(pooling) -> str:
+    """One of :data:`POOLINGS`."""
+    if pooling not in POOLINGS:
+        raise SettingsError(f"pooling must be 'max' or 'avg', not {pooling!r}.")
+    return pooling
 
 
 def validate_steps(steps) -> int:
