@@ -53,7 +53,7 @@ from .errors import MaskError, SettingsError
 from .features import VGG19Features
 from .images import load_image, resize
 from .losses import gram_matrix, style_layer_loss
-from .objective import Objective, Weight, _per_image
+from .objective import GramStyle, Objective, Weight, per_position_grams
 
 __all__ = [
     "MAX_STYLE_SCALE",
@@ -67,6 +67,8 @@ __all__ = [
     "guided_style_layer_loss",
     "masks_from_labels",
     "load_label_masks",
+    "BlendedStyle",
+    "GuidedStyle",
     "MultiStyleObjective",
 ]
 
@@ -276,6 +278,49 @@ def _as_image_list(images: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.
     return [images] if isinstance(images, torch.Tensor) else list(images)
 
 
+class BlendedStyle(GramStyle):
+    """A style term whose target blends several style images' Gram matrices.
+
+    ``blend`` is an (R, S) table of weights (R = 1 without masks): row r gives the target
+    Σ_s b_rs A_s / M_l(a_s) (per position). The loss is the paper's (:class:`GramStyle`).
+    """
+
+    def __init__(self, style_images: Sequence[torch.Tensor], blend: torch.Tensor):
+        super().__init__(style_images[0])
+        self.style_images = list(style_images)
+        self.blend = blend  # (R, S), float64
+
+    def targets(self, extractor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        # Per layer: (R, C, C) blended per-position targets, (1, C, C) without masks.
+        per_style = [per_position_grams(extractor(image), layers) for image in self.style_images]
+        targets = {}
+        for layer in layers:
+            rows = []
+            for row in self.blend.tolist():
+                # Plain Python weights: 1.0 · A + 0.0 · B is A bit for bit.
+                blended = 0
+                for b, grams in zip(row, per_style):
+                    blended = blended + b * grams[layer]
+                rows.append(blended)
+            targets[layer] = torch.cat(rows)
+        return targets
+
+
+class GuidedStyle(BlendedStyle):
+    """A blended style term per region: guided Gram matrices under (R, H, W) ``masks``
+    (:func:`guided_style_layer_loss`), region r against row r of the blend table."""
+
+    def __init__(self, style_images: Sequence[torch.Tensor], blend: torch.Tensor,
+                 masks: torch.Tensor):
+        super().__init__(style_images, blend)
+        self.masks = masks  # (R, H, W) at the generated images' size
+
+    def layer_loss(self, features: torch.Tensor, target: torch.Tensor,
+                   weight: Weight) -> torch.Tensor:
+        masks = downsample_masks(self.masks.to(features.dtype), features.shape[-2:])
+        return guided_style_layer_loss(features, masks, target, weight)
+
+
 class MultiStyleObjective(Objective):
     """An :class:`~nstyle_helpers.objective.Objective` with several style images.
 
@@ -287,7 +332,9 @@ class MultiStyleObjective(Objective):
             (default: region r takes style r, which needs R = S).
         masks: (R, H, W) region masks of the generated image's size (see :func:`check_masks`).
 
-    With one style, no blend and no masks it computes exactly what ``Objective`` does.
+    It only chooses the style term (:class:`BlendedStyle` or :class:`GuidedStyle`) and passes
+    it as ``Objective``'s ``style=``. With one style, no blend and no masks it computes
+    exactly what ``Objective`` does.
     """
 
     def __init__(self, extractor: VGG19Features | None = None, *,
@@ -300,50 +347,20 @@ class MultiStyleObjective(Objective):
         if not styles:
             raise SettingsError("Give at least one style image.")
         if masks is None:
-            self.blend = torch.tensor([check_blend(style_blend, len(styles))],
-                                      dtype=torch.float64)  # (1, S)
-            self.masks = None
+            blend = torch.tensor([check_blend(style_blend, len(styles))],
+                                 dtype=torch.float64)  # (1, S)
+            style = BlendedStyle(styles, blend)
         else:
             if content_image is None:
                 raise MaskError("Masks describe regions of the content image; give one.")
             table = ([[1.0 if s == r else 0.0 for s in range(len(styles))]
                       for r in range(len(styles))] if style_blend is None else style_blend)
-            self.masks = check_masks(masks, *content_image.shape[-2:], regions=len(table))
-            self.masks = self.masks.to(device=content_image.device, dtype=content_image.dtype)
-            self.blend = torch.tensor([check_blend(row, len(styles)) for row in table],
-                                      dtype=torch.float64)  # (R, S)
-        self._style_images = styles
-        super().__init__(extractor, content_image=content_image, style_image=styles[0],
-                         **kwargs)
-
-    def _style_targets(self, style_image):
-        # Per layer: (R, C, C) per-position targets Σ_s b_rs A_s / M_l(a_s) (R = 1 unmasked).
-        if style_image is None:
-            return {}
-        per_style = []
-        for image in self._style_images:
-            features = self.extractor(image)
-            per_style.append({layer: gram_matrix(features[layer]).detach()
-                              / features[layer][0, 0].numel() for layer in self.style_layers})
-        targets = {}
-        for layer in self.style_layers:
-            rows = []
-            for row in self.blend.tolist():
-                # Plain Python weights: 1.0 · A + 0.0 · B is A bit for bit.
-                blended = 0
-                for b, grams in zip(row, per_style):
-                    blended = blended + b * grams[layer]
-                rows.append(blended)
-            targets[layer] = torch.cat(rows) if self.masks is not None else rows[0]
-        return targets
-
-    def _style_term(self, layer_features, layer, weight, images):
-        if self.masks is None:
-            return super()._style_term(layer_features, layer, weight, images)
-        masks = downsample_masks(self.masks.to(layer_features.dtype), layer_features.shape[-2:])
-        return guided_style_layer_loss(layer_features, masks, self.style_targets[layer],
-                                       _per_image(weight, images))
-
+            masks = check_masks(masks, *content_image.shape[-2:], regions=len(table))
+            blend = torch.tensor([check_blend(row, len(styles)) for row in table],
+                                 dtype=torch.float64)  # (R, S)
+            style = GuidedStyle(styles, blend, masks.to(device=content_image.device,
+                                                        dtype=content_image.dtype))
+        super().__init__(extractor, content_image=content_image, style=style, **kwargs)
 
 
 def load_label_masks(path, size: tuple[int, int], regions: int) -> torch.Tensor:

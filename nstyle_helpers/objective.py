@@ -16,19 +16,25 @@ one image, so *different images of one batch can use different layers*: the five
 reconstructions of the paper's Fig. 1 are one batch with one-hot layer weights.
 
 Targets (P^l, A^l) are computed once, without gradients, when the objective is built.
+
+The style term is pluggable: ``style=`` takes any object with the two methods of
+:class:`GramStyle` (``targets`` and ``layer_loss``); :class:`GramStyle` is the paper's, and
+:mod:`nstyle_helpers.multistyle` adds blended and guided (masked) ones.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
 
 import torch
 
-from .errors import LayerError
+from .errors import LayerError, SettingsError
 from .features import VGG19Features
 from .losses import content_loss, gram_matrix, pixel_loss, style_layer_loss, total_variation
 
-__all__ = ["Weight", "Objective", "one_hot_layer_weights"]
+__all__ = ["Weight", "Objective", "GramStyle", "StyleTerm", "per_position_grams",
+           "one_hot_layer_weights"]
 
 #: A loss weight: one number for every image, or an (N,) tensor with one per image.
 Weight = float | torch.Tensor
@@ -42,6 +48,47 @@ def one_hot_layer_weights(layer_per_image: Sequence[str]) -> dict[str, torch.Ten
     """
     return {layer: torch.tensor([1.0 if chosen == layer else 0.0 for chosen in layer_per_image])
             for layer in dict.fromkeys(layer_per_image)}
+
+
+def per_position_grams(features: Mapping[str, torch.Tensor],
+                       layers: Iterable[str]) -> dict[str, torch.Tensor]:
+    """Style targets as stored: ``{layer: A^l / M_l(a)}``, (N, C, C), detached.
+
+    Per position, so that a style image of another size than the generated one measures
+    the same thing: the term multiplies by M_l(x) when it compares (see :class:`Objective`).
+    """
+    return {layer: gram_matrix(features[layer]).detach() / features[layer][0, 0].numel()
+            for layer in layers}
+
+
+class StyleTerm(Protocol):
+    """What :class:`Objective` needs of a style term (see :class:`GramStyle`)."""
+
+    def targets(self, extractor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        """The per-layer targets, computed once (under ``torch.no_grad``)."""
+
+    def layer_loss(self, features: torch.Tensor, target: torch.Tensor,
+                   weight: Weight) -> torch.Tensor:
+        """E_l for (N, C, H, W) ``features`` of the generated images: (N,)."""
+
+
+class GramStyle:
+    """The paper's style term: Gram matrices of one style image a.
+
+    ``targets``: :func:`per_position_grams` of a's features. ``layer_loss``: E_l =
+    w_l / (4 N_l² M_l²) Σ (G^l − A^l)² with A^l rescaled to M_l(x) positions.
+    """
+
+    def __init__(self, style_image: torch.Tensor):
+        self.style_image = style_image  # (1 or N, 3, H', W')
+
+    def targets(self, extractor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        return per_position_grams(extractor(self.style_image), layers)
+
+    def layer_loss(self, features: torch.Tensor, target: torch.Tensor,
+                   weight: Weight) -> torch.Tensor:
+        positions = features[0, 0].numel()  # M_l of the generated image
+        return style_layer_loss(gram_matrix(features), target * positions, positions, weight)
 
 
 def _as_layer_weights(layers: Mapping[str, Weight] | Sequence[str]) -> dict[str, Weight]:
@@ -60,7 +107,10 @@ class Objective:
             May be ``None`` for a pixel-only objective.
         content_image: (1 or N, 3, H, W) p in [0, 1], the same size as the generated images.
         content_layers: layer names (equal weights summing to 1) or ``{layer: c_l}``.
-        style_image: (1 or N, 3, H', W') a in [0, 1]; any size (see below).
+        style_image: (1 or N, 3, H', W') a in [0, 1]; any size (see below). Shorthand for
+            ``style=GramStyle(style_image)``.
+        style: a style term (:class:`StyleTerm`), e.g. a blended or guided one from
+            :mod:`nstyle_helpers.multistyle`; give it or ``style_image``, not both.
         style_layers: layer names (w_l = 1/|λ|, the paper's 1/5) or ``{layer: w_l}``.
         content_weight: α.  style_weight: β.  tv_weight: weight of :func:`total_variation`.
         pixel_target: (1 or N, 3, H, W) z for the pixel loss Σ(x − z)² (weight 1).
@@ -75,15 +125,19 @@ class Objective:
                  content_image: torch.Tensor | None = None,
                  content_layers: Mapping[str, Weight] | Sequence[str] = (),
                  style_image: torch.Tensor | None = None,
+                 style: StyleTerm | None = None,
                  style_layers: Mapping[str, Weight] | Sequence[str] = (),
                  content_weight: Weight = 1.0, style_weight: Weight = 1.0,
                  tv_weight: Weight = 0.0, pixel_target: torch.Tensor | None = None):
+        if style_image is not None and style is not None:
+            raise SettingsError("Give style_image or style, not both.")
         self.extractor = extractor
+        self.style = GramStyle(style_image) if style_image is not None else style
         self.content_layers = _as_layer_weights(content_layers) if content_image is not None else {}
-        self.style_layers = _as_layer_weights(style_layers) if style_image is not None else {}
+        self.style_layers = _as_layer_weights(style_layers) if self.style is not None else {}
         if content_image is not None and not self.content_layers:
             raise LayerError("A content image needs at least one content layer.")
-        if style_image is not None and not self.style_layers:
+        if self.style is not None and not self.style_layers:
             raise LayerError("A style image needs at least one style layer.")
         needed = set(self.content_layers) | set(self.style_layers)
         if needed and (extractor is None or not needed <= set(extractor.layers)):
@@ -96,21 +150,14 @@ class Objective:
         self.pixel_target = pixel_target.detach() if pixel_target is not None else None
         with torch.no_grad():
             self.content_targets = self._content_targets(content_image)
-            self.style_targets = self._style_targets(style_image)
+            self.style_targets = (self.style.targets(extractor, list(self.style_layers))
+                                  if self.style is not None else {})
 
     def _content_targets(self, content_image):
         if content_image is None:
             return {}
         features = self.extractor(content_image)
         return {layer: features[layer].detach() for layer in self.content_layers}
-
-    def _style_targets(self, style_image):
-        if style_image is None:
-            return {}
-        features = self.extractor(style_image)
-        # Stored per position (A^l / M_l(a)); multiplied by M_l(x) when used.
-        return {layer: gram_matrix(features[layer]).detach() / features[layer][0, 0].numel()
-                for layer in self.style_layers}
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -128,7 +175,8 @@ class Objective:
                 for layer, weight in self.content_layers.items())
         if self.style_targets:
             terms["style"] = _per_image(self.style_weight, images) * sum(
-                self._style_term(features[layer], layer, weight, images)
+                self.style.layer_loss(features[layer], self.style_targets[layer],
+                                      _per_image(weight, images))
                 for layer, weight in self.style_layers.items())
         if _is_nonzero(self.tv_weight):
             terms["tv"] = _per_image(self.tv_weight, images) * total_variation(images)
@@ -139,12 +187,6 @@ class Objective:
                              "a pixel target or a total-variation weight.")
         terms["total"] = sum(terms.values())
         return terms
-
-    def _style_term(self, layer_features, layer, weight, images):
-        positions = layer_features[0, 0].numel()  # M_l of the generated image
-        target = self.style_targets[layer] * positions
-        return style_layer_loss(gram_matrix(layer_features), target, positions,
-                                _per_image(weight, images))
 
 
 def _per_image(weight: Weight, images: torch.Tensor) -> Weight:
