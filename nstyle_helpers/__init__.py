@@ -17,11 +17,10 @@ The pipeline, one module per concept, each depending only on those above it:
 ``objective``     features + losses + weights → named loss terms for a batch
 ``optimize``      one Adam / L-BFGS loop with history, snapshots, progress bar
 ``defaults``      default settings for torchvision's weights, and their derivation
-``transfer``      the paper's experiments: style transfer and reconstructions
 ``color``         colour preservation: YIQ, luminance-only transfer, histogram matching
 ``multistyle``    several styles blended, style scale, spatial masks (guided Grams)
 ``multiscale``    coarse-to-fine optimisation for high resolutions
-``controls``      style transfer with all of the above (Gatys et al. 2017)
+``transfer``      style transfer (with every control above) and the reconstructions
 ``session``       what a notebook runs with (device, weights, precision, quick mode)
 ``lessons``       each notebook's sizes and step counts (its cost table states them)
 ``display``       matplotlib figures (compute nothing, return figures)
@@ -53,7 +52,6 @@ from .transfer import (RunConfig, TransferConfig, build_extractor, reconstruct_c
 from .color import combine_luminance, match_color_histogram, rgb_to_yiq, yiq_to_rgb
 from .multistyle import MultiStyleObjective, guided_gram_matrix
 from .multiscale import MultiScaleResult, coarse_to_fine
-from .controls import controlled_transfer
 from .session import describe_session
 from . import lessons
 
@@ -72,6 +70,6 @@ __all__ = [
     "tutorial_equivalent_weights", "white_noise",
     # beyond the paper
     "MaskError", "MultiScaleResult", "MultiStyleObjective", "coarse_to_fine",
-    "combine_luminance", "controlled_transfer", "guided_gram_matrix", "match_color_histogram",
+    "combine_luminance", "guided_gram_matrix", "match_color_histogram",
     "rgb_to_yiq", "yiq_to_rgb",
 ]

@@ -178,8 +178,8 @@ class AcceleratedFeatures(nn.Module):
     def min_side(self) -> int:
         return self.extractor.min_side
 
-    def check_size(self, height: int, width: int) -> None:
-        self.extractor.check_size(height, width)
+    def validate_size(self, height: int, width: int) -> None:
+        self.extractor.validate_size(height, width)
 
     def __getattr__(self, name: str):
         # Anything else (``body``, ``mean``, ...) is the wrapped extractor's.

@@ -42,7 +42,8 @@ gradebook), headers and footers, ``### AUTOTEST`` templates. An instructor who u
 runs ``nbgrader generate_assignment`` on the same solution notebooks instead, and gets the
 same cell sources (``tests/test_assignments.py`` compares the two when nbgrader is installed).
 
-``build`` is written in the standard library only (no nbgrader, no nbformat needed), and the
+``build`` is written in the standard library only (no nbgrader, no nbformat; from the package
+only its exception types), and the
 notebooks are written the way nbformat writes them, so the files are stable under a round trip
 through Jupyter.
 """
@@ -58,6 +59,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .errors import AssignmentError
+
 __all__ = ["AssignmentError", "CODE_STUB", "TEXT_STUB", "student_version", "build", "main"]
 
 #: nbgrader's ClearSolutions.code_stub for Python, and its text_stub.
@@ -68,10 +71,6 @@ TEXT_STUB = "YOUR ANSWER HERE"
 DEFAULT_SOURCE = Path(__file__).resolve().parent.parent / "notebooks" / "assignments"
 RELEASE = "release"
 PROG = "python -m nstyle_helpers.assignments"
-
-
-class AssignmentError(ValueError):
-    """A solution notebook breaks nbgrader's rules (a marker in the wrong cell, ...)."""
 
 
 def _nbgrader(cell: dict) -> dict:

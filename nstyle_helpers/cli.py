@@ -20,17 +20,18 @@ from .defaults import default_size, default_steps
 from .devices import resolve_device
 from .errors import DivergedError, NstyleError, OutputError, OutputExistsError, SettingsError
 from .examples import image_path
-from .features import CONTENT_LAYER, STYLE_LAYERS, check_image_size, check_layer_names
-from .images import check_output_path, load_image, resize, save_image, save_new_image
+from .features import CONTENT_LAYER, STYLE_LAYERS, validate_image_size, validate_layer_names
+from .images import validate_output_path, load_image, resize, save_image, save_new_image
+from .movie import default_snapshot_every, validate_movie_path, validate_snapshot_every, \
+    write_movie
 from .optimize import DEFAULT_LR, OPTIMIZERS
 from .validation import (POOLINGS, validate_learning_rate, validate_loss_weight, validate_seed,
                          validate_size, validate_steps)
 from .transfer import RunConfig, TransferConfig, reconstruct_content, reconstruct_style, \
     style_transfer
 from .color import PRESERVE_COLOR
-from .controls import controlled_transfer
-from .multiscale import check_scale_steps, check_scales, stage_sizes
-from .multistyle import MAX_STYLE_SCALE, check_blend, check_style_scale, load_label_masks, \
+from .multiscale import validate_scale_steps, validate_scales, stage_sizes
+from .multistyle import MAX_STYLE_SCALE, validate_blend, validate_style_scale, load_label_masks, \
     scale_style
 
 __all__ = ["main", "console_main"]
@@ -71,7 +72,8 @@ _size = _option(int, validate_size, "a whole number of pixels")
 _steps = _option(int, validate_steps, "a whole number")
 _lr = _option(float, validate_learning_rate, "a number")
 _seed = _option(int, validate_seed, "a whole number")
-_style_scale = _option(float, check_style_scale, "a number")
+_snapshot_every = _option(int, validate_snapshot_every, "a whole number")
+_style_scale = _option(float, validate_style_scale, "a number")
 
 
 def _weight(what: str):
@@ -107,11 +109,11 @@ def _list_of(parse, what: str, validate):
     return convert
 
 
-_blend_list = _list_of(float, "a number", lambda weights: check_blend(weights, len(weights)))
+_blend_list = _list_of(float, "a number", lambda weights: validate_blend(weights, len(weights)))
 _scale_list = _list_of(int, "a whole number of pixels",
-                       lambda sizes: tuple(validate_size(s) for s in check_scales(sizes)))
+                       lambda sizes: tuple(validate_size(s) for s in validate_scales(sizes)))
 _steps_list = _list_of(int, "a whole number",
-                       lambda steps: check_scale_steps(steps, len(steps)))
+                       lambda steps: validate_scale_steps(steps, len(steps)))
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -139,6 +141,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--weights", help="imagenet (default: torchvision's download), random "
                                        "(tests only), or a VGG19 state dict file; or set "
                                        "NSTYLE_WEIGHTS")
+    run.add_argument("--movie", type=Path, metavar="PATH.gif",
+                     help="also write the optimisation as an animated GIF, one frame per "
+                          "snapshot (never replacing a file without --overwrite)")
+    run.add_argument("--snapshot-every", type=_snapshot_every, metavar="N",
+                     help="with --movie: a frame every N steps (default: steps // 20, at "
+                          "least 1); each frame is kept in memory until the run ends")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
@@ -233,6 +241,13 @@ def _save(image: torch.Tensor, args) -> Path:
     return save_new_image(image, OUTPUT_DIR, _output_stem(args))
 
 
+def _write_movie(result, args) -> str:
+    """Write --movie after the image: " and the movie PATH", or "" without --movie."""
+    if not args.movie:
+        return ""
+    return f" and the movie {write_movie(result.snapshots, args.movie, overwrite=args.overwrite)}"
+
+
 def _name(argument: str) -> str:
     return Path(argument).stem
 
@@ -240,16 +255,8 @@ def _name(argument: str) -> str:
 def _load_checked(argument: str, size: int | None, layers, progress: bool) -> torch.Tensor:
     # Check the size before VGG19 is built or its weights loaded: a quick, clear error.
     image = load_image(image_path(argument, progress=progress), size=size)
-    check_image_size(layers, *image.shape[-2:])
+    validate_image_size(layers, *image.shape[-2:])
     return image
-
-
-_BEYOND = ("preserve_color", "style_blend", "style_scale", "mask", "scales", "scale_steps")
-
-
-def _uses_beyond(args) -> bool:
-    return len(args.style) > 1 or any(
-        getattr(args, name) not in (None, "none") for name in _BEYOND)
 
 
 def _check_beyond(args) -> None:
@@ -259,15 +266,9 @@ def _check_beyond(args) -> None:
                             "scale is the result's size.")
     if args.scale_steps and not args.scales:
         raise SettingsError("--scale-steps needs --scales (one step count per scale).")
-    if args.scale_steps and len(args.scale_steps) != len(args.scales):
-        raise SettingsError(f"--scale-steps has {len(args.scale_steps)} numbers for "
-                            f"{len(args.scales)} --scales; give one per scale.")
     if args.style_blend and args.mask:
         raise SettingsError("Give --style-blend or --mask, not both: with --mask each region "
                             "takes one style.")
-    if args.style_blend and len(args.style_blend) != len(args.style):
-        raise SettingsError(f"--style-blend has {len(args.style_blend)} weights for "
-                            f"{len(args.style)} --style images; give one per style.")
 
 
 def _init_and_config(args, content: torch.Tensor, steps: int, progress: bool):
@@ -285,48 +286,42 @@ def _init_and_config(args, content: torch.Tensor, steps: int, progress: bool):
     return init, config
 
 
-def _run_controlled(args, device, size, steps, progress):
-    layers = check_layer_names([args.content_layer, *args.style_layers])
+def _run_transfer(args, device, size, steps, progress):
+    # Load and check the images, then call the library's one entry point with every control.
+    layers = validate_layer_names([args.content_layer, *args.style_layers])
     final = args.scales[-1] if args.scales else size
     content = _load_checked(args.content, final, layers, progress).to(device)
     first_hw = stage_sizes(*content.shape[-2:], args.scales or [final])[0]
-    check_image_size(layers, *first_hw)
+    validate_image_size(layers, *first_hw)
     styles = []
     for name in args.style:
         # Load the style large enough for its scale; it is resized at every stage.
         style_size = round(final * max(1.0, args.style_scale or 1.0))
         style = _load_checked(name, style_size, args.style_layers, progress)
         if args.style_scale:
-            check_image_size(args.style_layers,
+            validate_image_size(args.style_layers,
                              *scale_style(style, first_hw, args.style_scale).shape[-2:])
         styles.append(style.to(device))
     masks = (load_label_masks(args.mask, tuple(content.shape[-2:]), len(styles))
              if args.mask else None)
     init, config = _init_and_config(args, content, steps, progress)
-    return controlled_transfer(
+    return style_transfer(
         content, styles, config, style_blend=args.style_blend, style_scale=args.style_scale,
         masks=masks, preserve_color=args.preserve_color, scales=args.scales,
-        scale_steps=args.scale_steps, init=init, progress=progress)
-
-
-def _run_transfer(args, device, size, steps, progress):
-    if _uses_beyond(args):
-        return _run_controlled(args, device, size, steps, progress)
-    layers = check_layer_names([args.content_layer, *args.style_layers])
-    content = _load_checked(args.content, size, layers, progress).to(device)
-    style = _load_checked(args.style[0], size, args.style_layers, progress).to(device)
-    init, config = _init_and_config(args, content, steps, progress)
-    return style_transfer(content, style, config, init=init, progress=progress)
+        scale_steps=args.scale_steps, init=init, progress=progress,
+        snapshot_every=args.snapshot_every or 0)
 
 
 def _run_reconstruct(args, device, size, steps, progress):
-    layers = check_layer_names([args.content_layer] if args.content_layer else args.style_layers)
+    layers = validate_layer_names([args.content_layer] if args.content_layer else args.style_layers)
     image = _load_checked(args.image, size, layers, progress).to(device)
     config = RunConfig(optimizer=args.optimizer, steps=steps, lr=args.lr, seed=args.seed,
                        pooling=args.pooling, weights=args.weights)
     if args.content_layer:
-        return reconstruct_content(image, layers, config, progress=progress)
-    return reconstruct_style(image, [layers], config, progress=progress)
+        return reconstruct_content(image, layers, config, progress=progress,
+                                   snapshot_every=args.snapshot_every or 0)
+    return reconstruct_style(image, [layers], config, progress=progress,
+                             snapshot_every=args.snapshot_every or 0)
 
 
 def _output_stem(args) -> str:
@@ -384,22 +379,27 @@ def run(args: argparse.Namespace, termination: _Termination) -> int:
     progress = not args.quiet
     # Check the output before the long run, so a bad path costs seconds, not minutes.
     if args.output:
-        check_output_path(args.output, overwrite=args.overwrite)
+        validate_output_path(args.output, overwrite=args.overwrite)
     else:
         _check_output_folder()
+    if args.snapshot_every and not args.movie:
+        raise SettingsError("--snapshot-every needs --movie (it spaces the movie's frames).")
+    if args.movie:
+        validate_movie_path(args.movie, overwrite=args.overwrite)
+        args.snapshot_every = args.snapshot_every or default_snapshot_every(steps)
     runner = _run_transfer if args.command == "transfer" else _run_reconstruct
     try:
         result = runner(args, device, size, steps, progress)
     except DivergedError as error:
         # The run failed, but its best image is not thrown away.
         _ignore_interrupts()
-        written = _save(error.result.image[0], args)
+        written = f"{_save(error.result.image[0], args)}{_write_movie(error.result, args)}"
         print(f"{PROG}: error: {error.cause} Wrote the best image before that to {written}.",
               file=sys.stderr)
         return 2
     if result.stop_reason == "interrupted":
         _ignore_interrupts()
-    written = _save(result.image[0], args)
+    written = f"{_save(result.image[0], args)}{_write_movie(result, args)}"
     if result.stop_reason == "interrupted":
         print(f"{PROG}: {_stopped(termination)} after {result.steps} steps; wrote the best "
               f"image so far to {written} ({_summary(result, device)})")

@@ -51,7 +51,7 @@ YIQ_FROM_RGB = ((0.299, 0.587, 0.114),
                 (0.596, -0.274, -0.322),
                 (0.211, -0.523, 0.312))
 
-#: The colour-preservation modes of :func:`~nstyle_helpers.controls.controlled_transfer`.
+#: The colour-preservation modes of :func:`~nstyle_helpers.transfer.style_transfer`.
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 
 #: How :func:`match_color_histogram` picks the matrix A.

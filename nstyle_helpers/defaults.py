@@ -6,7 +6,7 @@ The paper's Caffe VGG19 took BGR images in 0..255 minus the mean and was rescale
 filter's mean activation is 1. torchvision's VGG19 takes RGB in [0, 1] normalised by the
 ImageNet mean/std, so its activations have other scales; the content loss grows with their
 square and the style loss with their fourth power. The paper's ratio therefore means nothing
-for these weights (DESIGN §3). We start instead from a setting known to work with
+for these weights (docs/DESIGN.md §3). We start instead from a setting known to work with
 torchvision's weights, the PyTorch tutorial ("Neural Transfer Using PyTorch"), and convert its
 normalisations *exactly* into the article's formulas.
 

@@ -29,6 +29,7 @@ __all__ = [
     "value_histogram",
     "loss_curves",
     "snapshot_strip",
+    "snapshot_movie",
     "gram_heatmap",
 ]
 
@@ -342,6 +343,32 @@ def snapshot_strip(snapshots: Sequence[tuple[int, torch.Tensor]], index: int = 0
     images = [batch[index] for _, batch in snapshots]
     titles = [f"step {step}" for step, _ in snapshots]
     return show_images(images, titles, ncols=ncols or min(len(images), 8), size=size)
+
+
+def snapshot_movie(snapshots: Sequence[tuple[int, torch.Tensor]], index: int = 0, *,
+                   size: int | None = None, max_frames: int | None = None,
+                   width: int | None = None):
+    """The images kept by ``optimize(..., snapshot_every=k)`` as an animated GIF, looping.
+
+    The one display object here that is not a matplotlib figure: an
+    ``IPython.display.Image`` holding the GIF of :func:`~nstyle_helpers.movie.gif_bytes`,
+    shown inline when a notebook cell ends with it (JupyterLab, GitHub and nbviewer all
+    play GIFs). :func:`snapshot_strip` draws the same snapshots as a static figure.
+
+    Args:
+        snapshots: ``OptimizationResult.snapshots``: ``[(step, (N, 3, H, W)), ...]``.
+        index: which image of the batch to follow.
+        size: longer side of the frames in pixels (default: the snapshots' own); smaller
+            frames keep a saved notebook small.
+        max_frames: at most this many frames, evenly spread, with the first and the last.
+        width: display width in pixels (default: the frames' own).
+    """
+    from IPython.display import Image  # imported here: nothing is set up at import time
+
+    from .movie import gif_bytes
+
+    return Image(data=gif_bytes(snapshots, index, size=size, max_frames=max_frames),
+                 format="gif", width=width)
 
 
 def _square_matrix(gram: ImageLike, caller: str) -> np.ndarray:

@@ -20,6 +20,7 @@ __all__ = [
     "OutputExistsError",
     "DivergedError",
     "MaskError",
+    "AssignmentError",
 ]
 
 
@@ -82,3 +83,7 @@ class DivergedError(NstyleError):
 class MaskError(NstyleError):
     """Region masks for spatial style control are unusable: wrong size, an empty region,
     values outside [0, 1], or not one region per style."""
+
+
+class AssignmentError(NstyleError):
+    """A solution notebook breaks nbgrader's rules (a marker in the wrong cell, ...)."""

@@ -1,7 +1,7 @@
 """VGG19 as a feature extractor: layer names, layer sets, and :class:`VGG19Features`.
 
 Layer names follow the paper (``conv4_2`` = block 4, convolution 2) and torchvision's
-``vgg19().features`` indices (DESIGN §3). Every convolution has two names:
+``vgg19().features`` indices (docs/DESIGN.md §3). Every convolution has two names:
 
 - ``convB_K`` is the convolution's output *before* its ReLU (it has negative values);
 - ``reluB_K`` is the same tensor *after* the ReLU.
@@ -34,10 +34,10 @@ __all__ = [
     "CONTENT_LAYER",
     "CONTENT_LAYERS_FIG1",
     "style_layer_sets",
-    "check_layer_names",
+    "validate_layer_names",
     "feature_shape",
     "min_image_side",
-    "check_image_size",
+    "validate_image_size",
     "VGG19Features",
 ]
 
@@ -77,7 +77,7 @@ def style_layer_sets(layers: Sequence[str] = STYLE_LAYERS) -> list[tuple[str, ..
     return [tuple(layers[: k + 1]) for k in range(len(layers))]
 
 
-def check_layer_names(layers: Iterable[str]) -> tuple[str, ...]:
+def validate_layer_names(layers: Iterable[str]) -> tuple[str, ...]:
     """Return ``layers`` as a tuple, or raise :class:`LayerError` naming the nearest valid one."""
     layers = tuple(layers)
     if not layers:
@@ -97,7 +97,7 @@ def feature_shape(layer: str, height: int, width: int) -> tuple[int, int, int]:
     >>> feature_shape("relu4_2", 256, 384)
     (512, 32, 48)
     """
-    (layer,) = check_layer_names([layer])
+    (layer,) = validate_layer_names([layer])
     pools = sum(name.startswith("pool") for name in VGG19_LAYERS[: _INDEX[layer] + 1])
     # Pooling halves the size, rounding down (floor mode, as torchvision's VGG19).
     return _CHANNELS[int(layer[4])], height >> pools, width >> pools
@@ -109,24 +109,24 @@ def min_image_side(layers: Iterable[str]) -> int:
     >>> min_image_side(["relu4_2"]), min_image_side(["pool5"])
     (8, 32)
     """
-    deepest = max(check_layer_names(layers), key=_INDEX.__getitem__)
+    deepest = max(validate_layer_names(layers), key=_INDEX.__getitem__)
     # A pool as the deepest layer itself needs its input at least 2 px wide, hence "up to".
     return 2 ** sum(name.startswith("pool") for name in VGG19_LAYERS[: _INDEX[deepest] + 1])
 
 
-def check_image_size(layers: Iterable[str], height: int, width: int) -> None:
+def validate_image_size(layers: Iterable[str], height: int, width: int) -> None:
     """Raise :class:`ImageTooSmallError` if an H×W image is too small for ``layers``.
 
     Each pooling layer halves the image, so the deepest layer, after p pools, needs at least
     2**p pixels on each side to have a feature map at all.
 
-    >>> check_image_size(["relu1_1"], 8, 8)
-    >>> check_image_size(["relu5_1"], 8, 8)
+    >>> validate_image_size(["relu1_1"], 8, 8)
+    >>> validate_image_size(["relu5_1"], 8, 8)
     Traceback (most recent call last):
     ...
     nstyle_helpers.errors.ImageTooSmallError: The image is 8×8 pixels, too small for layer relu5_1, which needs at least 16 pixels on each side; use a larger size or shallower layers.
     """
-    deepest = max(check_layer_names(layers), key=_INDEX.__getitem__)
+    deepest = max(validate_layer_names(layers), key=_INDEX.__getitem__)
     needed = min_image_side([deepest])
     if min(height, width) < needed:
         raise ImageTooSmallError(
@@ -192,7 +192,7 @@ class VGG19Features(nn.Module):
                  pooling: str = "max", progress: bool = True):
         super().__init__()
         self.pooling = validate_pooling(pooling)
-        self.layers = check_layer_names(layers)
+        self.layers = validate_layer_names(layers)
         deepest = max(_INDEX[name] for name in self.layers)
         self.body = _build_layers(deepest + 1, pooling)
         self.weights_source = resolve_weights_source(weights)
@@ -227,14 +227,14 @@ class VGG19Features(nn.Module):
         """Smallest image side (pixels) the deepest layer needs (see :func:`min_image_side`)."""
         return min_image_side(self.layers)
 
-    def check_size(self, height: int, width: int) -> None:
+    def validate_size(self, height: int, width: int) -> None:
         """Raise :class:`ImageTooSmallError` if an H×W image is too small for the layers."""
-        check_image_size(self.layers, height, width)
+        validate_image_size(self.layers, height, width)
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"expected images of shape (N, 3, H, W), got {tuple(images.shape)}.")
-        self.check_size(*images.shape[-2:])
+        self.validate_size(*images.shape[-2:])
         wanted = set(self.layers)
         x = (images - self.mean) / self.std
         features = {}

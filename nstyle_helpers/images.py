@@ -2,17 +2,20 @@
 
 Convention for the whole package: an image batch is a float tensor of shape (N, 3, H, W)
 holding RGB values in [0, 1]. A grey image is a 2-D map x_ij of intensities; a colour image
-is three such maps x_ijk, one each for red, green and blue (DESIGN §1). The article counts
+is three such maps x_ijk, one each for red, green and blue (docs/DESIGN.md §1). The article counts
 intensities 0..255; we divide by 255 because that is what torchvision's VGG19 expects.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -25,13 +28,16 @@ from .validation import validate_size
 __all__ = [
     "MAX_IMAGE_PIXELS",
     "load_image",
+    "load_image_bytes",
     "pil_to_tensor",
     "refuse_url",
     "resize",
     "to_pil",
     "save_image",
     "save_new_image",
-    "check_output_path",
+    "validate_output_path",
+    "validate_writable_path",
+    "write_atomically",
     "white_noise",
 ]
 
@@ -82,14 +88,53 @@ def load_image(path: str | os.PathLike, *, size: int | None = None,
     refuse_url(path)
     path = Path(path)
     _check_readable_file(path)
+    return _decode(path, path, size, max_pixels)
+
+
+def load_image_bytes(data: bytes | memoryview, name: str = "the uploaded file", *,
+                     size: int | None = None,
+                     max_pixels: int = MAX_IMAGE_PIXELS) -> torch.Tensor:
+    """Decode an image file's *bytes* (an upload, say) exactly as :func:`load_image` reads a file.
+
+    Args:
+        data: the whole file, e.g. an ``ipywidgets.FileUpload`` value's ``content``.
+        name: what to call it in error messages, e.g. the uploaded file's name.
+        size, max_pixels: as for :func:`load_image`.
+
+    Returns:
+        A (1, 3, H, W) float32 tensor in [0, 1], converted and checked as :func:`load_image`
+        says (EXIF orientation, every mode, the pixel limit, decompression bombs).
+
+    Raises:
+        ImageError: the bytes are empty, not an image, truncated, or too large.
+
+    Example:
+        >>> import io
+        >>> buffer = io.BytesIO()
+        >>> Image.new("L", (4, 2)).save(buffer, format="PNG")
+        >>> load_image_bytes(buffer.getvalue(), "grey.png").shape
+        torch.Size([1, 3, 2, 4])
+    """
+    if size is not None:
+        size = validate_size(size)
+    if len(data) == 0:
+        raise ImageError(f"{name} is empty (0 bytes); download or export the image again.")
+    return _decode(io.BytesIO(data), name, size, max_pixels)
+
+
+def _decode(source: Path | io.BytesIO, name, size: int | None, max_pixels: int) -> torch.Tensor:
+    """Open ``source`` (a file or bytes) with Pillow under the pixel limit: (1, 3, H, W).
+
+    ``name`` (the path, or an upload's name) is what the error messages call it.
+    """
     try:
         with warnings.catch_warnings():
             # We apply our own, lower limit below; Pillow's warning would only be noise.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(source) as image:
                 width, height = image.size
                 if width * height > max_pixels:
-                    raise ImageError(_too_large(path, width * height, max_pixels,
+                    raise ImageError(_too_large(name, width * height, max_pixels,
                                                 f"{width}×{height} pixels"))
                 image.load()
                 image_tensor = pil_to_tensor(image)
@@ -97,19 +142,19 @@ def load_image(path: str | os.PathLike, *, size: int | None = None,
         # Pillow refused before we saw the size: its message holds the pixel count.
         count = re.search(r"\((\d+) pixels\)", str(error))
         pixels = int(count.group(1)) if count else max_pixels + 1
-        raise ImageError(_too_large(path, pixels, max_pixels, f"{pixels:,} pixels")) \
+        raise ImageError(_too_large(name, pixels, max_pixels, f"{pixels:,} pixels")) \
             from None
     except UnidentifiedImageError:
         raise ImageError(
-            f"{path} is not an image that Pillow can read; check that it really is a "
+            f"{name} is not an image that Pillow can read; check that it really is a "
             "JPEG, PNG or other image file and not, say, an HTML page saved under an image name."
         ) from None
     except PermissionError:
-        raise ImageError(f"{path} cannot be read: permission denied.") from None
+        raise ImageError(f"{name} cannot be read: permission denied.") from None
     except OSError as error:
         # Pillow raises OSError("image file is truncated ...") and similar for damaged files.
         raise ImageError(
-            f"{path} is truncated or damaged ({error}); download or export it again."
+            f"{name} is truncated or damaged ({error}); download or export it again."
         ) from None
     if size is not None:
         image_tensor = resize(image_tensor, size)
@@ -136,7 +181,7 @@ def _check_readable_file(path: Path) -> None:
         raise ImageError(f"{path} is empty (0 bytes); download or export the image again.")
 
 
-def _too_large(path: Path, pixels: int, max_pixels: int, what: str) -> str:
+def _too_large(path, pixels: int, max_pixels: int, what: str) -> str:
     return (f"{path} is too large: {what} ({pixels / 1e6:.3g} megapixels) is over the limit "
             f"of {max_pixels / 1e6:g} megapixels; shrink it with an image editor first (style "
             "transfer works at a few hundred to a few thousand pixels anyway).")
@@ -210,7 +255,7 @@ def to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(pixels.permute(1, 2, 0).cpu().numpy(), mode="RGB")
 
 
-def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+def validate_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Check, before any long computation, that ``path`` can be written.
 
     Raises:
@@ -221,13 +266,23 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Pa
     if path.suffix.lower() not in _SAVE_FORMATS:
         raise OutputError(f"Cannot write {path}: unknown image extension "
                           f"{path.suffix or '(none)'}; use .png or .jpg.")
+    return validate_writable_path(path, overwrite=overwrite)
+
+
+def validate_writable_path(path: Path, *, overwrite: bool = False) -> Path:
+    """The checks of :func:`validate_output_path` other than the extension's, for any file.
+
+    Raises:
+        OutputError: the folder is missing or read-only, the path is a folder, or the file
+            exists and ``overwrite`` is false (:class:`OutputExistsError`).
+    """
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise OutputError(f"Cannot write {path}: the folder {parent} does not exist; "
                           "create it first or choose another output path.")
     if path.is_dir():
         raise OutputError(f"Cannot write {path}: it is a folder; give a file name such as "
-                          f"{path / 'result.png'}.")
+                          f"{path / ('result' + (path.suffix or '.png'))}.")
     if path.exists() and not overwrite:
         raise OutputExistsError(path)
     if not os.access(parent, os.W_OK):
@@ -244,11 +299,28 @@ def save_image(image: torch.Tensor, path: str | os.PathLike, *, overwrite: bool 
     a complete new file). Returns the path written.
 
     Raises:
-        OutputError: as :func:`check_output_path`, or the write itself failed.
+        OutputError: as :func:`validate_output_path`, or the write itself failed.
     """
-    path = check_output_path(path, overwrite=overwrite)
+    path = validate_output_path(path, overwrite=overwrite)
     pil_image = to_pil(image)
     fmt = _SAVE_FORMATS[path.suffix.lower()]
+    return write_atomically(path, lambda file: pil_image.save(file, format=fmt),
+                            overwrite=overwrite)
+
+
+def write_atomically(path: Path, write: Callable[[BinaryIO], None], *,
+                     overwrite: bool = False) -> Path:
+    """Call ``write(file)`` on a temporary file beside ``path``, then move it into place.
+
+    ``path`` never holds a half-written file, and an existing one is only replaced when
+    ``overwrite`` is true: without it the file is put in place with ``os.link``, which fails
+    if ``path`` appeared meanwhile (an atomic "create, never clobber"). The temporary file
+    is removed whatever happens. Returns ``path``.
+
+    Raises:
+        OutputError: the folder is read-only, or the write failed;
+            :class:`OutputExistsError` if ``path`` exists and ``overwrite`` is false.
+    """
     try:
         handle, temp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".part",
                                              dir=path.parent)
@@ -256,13 +328,12 @@ def save_image(image: torch.Tensor, path: str | os.PathLike, *, overwrite: bool 
         raise OutputError(f"Cannot write {path}: the folder {path.parent} is read-only.") from None
     try:
         with os.fdopen(handle, "wb") as temp_file:
-            pil_image.save(temp_file, format=fmt)
+            write(temp_file)
         # mkstemp creates the file readable by its owner only; give it the usual mode.
         os.chmod(temp_name, 0o666 & ~_current_umask())
         if overwrite:
             os.replace(temp_name, path)
         else:
-            # os.link fails if `path` appeared meanwhile: an atomic "create, never clobber".
             os.link(temp_name, path)
     except FileExistsError:
         raise OutputExistsError(path) from None

@@ -6,7 +6,7 @@ receptive fields are a fixed number of pixels, so at 1024 px the style's strokes
 small relative to the image). Gatys et al. (CVPR 2017, "Controlling Perceptual Factors",
 in its section on scale control) therefore solve at a low resolution first and use the upsampled result as the starting
 image at the next, e.g. sizes 256 → 512 → 1024. :func:`coarse_to_fine` runs that schedule
-for any per-stage solver; :func:`~nstyle_helpers.controls.controlled_transfer` uses it.
+for any per-stage solver; :func:`~nstyle_helpers.transfer.style_transfer` uses it.
 
 **The budget.** One loss evaluation (forward + backward through VGG19) costs time roughly
 in proportion to the image's pixels, so we count cost in *final-scale evaluations*: an
@@ -36,10 +36,10 @@ import torch.nn.functional as F
 from .errors import SettingsError
 from .optimize import OptimizationResult
 
-__all__ = ["MAX_SCALES", "MultiScaleResult", "check_scales", "check_scale_steps",
+__all__ = ["MAX_SCALES", "MultiScaleResult", "validate_scales", "validate_scale_steps",
            "stage_sizes", "upsample", "coarse_to_fine"]
 
-#: The most stages :func:`check_scales` accepts (each at least doubles the work).
+#: The most stages :func:`validate_scales` accepts (each at least doubles the work).
 MAX_SCALES = 8
 
 
@@ -65,10 +65,10 @@ def _positive_int(value, what: str) -> int:
     return value
 
 
-def check_scales(scales: Sequence[int]) -> tuple[int, ...]:
+def validate_scales(scales: Sequence[int]) -> tuple[int, ...]:
     """Validate coarse-to-fine sizes (longer sides in pixels): increasing, at most 8.
 
-    >>> check_scales([256, 512])
+    >>> validate_scales([256, 512])
     (256, 512)
     """
     scales = tuple(_positive_int(s, "Scales") for s in scales)
@@ -82,10 +82,10 @@ def check_scales(scales: Sequence[int]) -> tuple[int, ...]:
     return scales
 
 
-def check_scale_steps(steps: int | Sequence[int], count: int) -> tuple[int, ...]:
+def validate_scale_steps(steps: int | Sequence[int], count: int) -> tuple[int, ...]:
     """One number of steps per stage: an int for every stage, or a sequence of ``count``.
 
-    >>> check_scale_steps(50, 3), check_scale_steps([100, 50], 2)
+    >>> validate_scale_steps(50, 3), validate_scale_steps([100, 50], 2)
     ((50, 50, 50), (100, 50))
     """
     if isinstance(steps, int) and not isinstance(steps, bool):
@@ -139,7 +139,7 @@ def coarse_to_fine(solve: Solver, sizes: Sequence[tuple[int, int]],
             (the solver picks its own start), else the previous result upsampled
             bicubically to ``sizes[stage]``, (N, 3, H_k, W_k).
         sizes: (H, W) per stage, coarse to fine (see :func:`stage_sizes`).
-        steps: steps per stage (see :func:`check_scale_steps`).
+        steps: steps per stage (see :func:`validate_scale_steps`).
 
     Returns:
         A :class:`MultiScaleResult` at ``sizes[-1]``. If a stage ends early (Ctrl-C, or its

@@ -57,10 +57,10 @@ from .objective import GramStyle, Objective, Weight, per_position_grams
 
 __all__ = [
     "MAX_STYLE_SCALE",
-    "check_blend",
-    "check_style_scale",
+    "validate_blend",
+    "validate_style_scale",
     "scale_style",
-    "check_masks",
+    "validate_masks",
     "resize_masks",
     "downsample_masks",
     "guided_gram_matrix",
@@ -76,7 +76,7 @@ __all__ = [
 MAX_STYLE_SCALE = 4.0
 
 
-def check_blend(weights: Sequence[float] | None, count: int, *, tolerance: float = 1e-6
+def validate_blend(weights: Sequence[float] | None, count: int, *, tolerance: float = 1e-6
                 ) -> tuple[float, ...]:
     """Validate blend weights for ``count`` styles; ``None`` gives equal weights 1/count.
 
@@ -84,9 +84,9 @@ def check_blend(weights: Sequence[float] | None, count: int, *, tolerance: float
         SettingsError: not one weight per style, a negative or non-finite weight, or a sum
             other than 1 (within ``tolerance``): weights are never silently renormalised.
 
-    >>> check_blend([0.7, 0.3], 2)
+    >>> validate_blend([0.7, 0.3], 2)
     (0.7, 0.3)
-    >>> check_blend(None, 4)
+    >>> validate_blend(None, 4)
     (0.25, 0.25, 0.25, 0.25)
     """
     if weights is None:
@@ -106,7 +106,7 @@ def check_blend(weights: Sequence[float] | None, count: int, *, tolerance: float
     return weights
 
 
-def check_style_scale(scale: float) -> float:
+def validate_style_scale(scale: float) -> float:
     """Return ``scale`` if it is a number in (0, :data:`MAX_STYLE_SCALE`], else raise
     :class:`SettingsError`."""
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(
@@ -132,12 +132,12 @@ def scale_style(style: torch.Tensor, content_size: int | tuple[int, int], scale:
     >>> scale_style(torch.rand(1, 3, 40, 20), (30, 60), 0.5).shape
     torch.Size([1, 3, 30, 15])
     """
-    scale = check_style_scale(scale)
+    scale = validate_style_scale(scale)
     side = max(content_size) if isinstance(content_size, tuple) else content_size
     return resize(style, max(1, round(scale * side)))
 
 
-def check_masks(masks: torch.Tensor, height: int, width: int, *,
+def validate_masks(masks: torch.Tensor, height: int, width: int, *,
                 regions: int | None = None) -> torch.Tensor:
     """Validate region masks for an H×W content image; return them as (R, H, W).
 
@@ -330,7 +330,7 @@ class MultiStyleObjective(Objective):
         style_blend: without masks, the weights b_s (default equal, must sum to 1);
             with masks, optionally an (R, S) table, row r blending the styles for region r
             (default: region r takes style r, which needs R = S).
-        masks: (R, H, W) region masks of the generated image's size (see :func:`check_masks`).
+        masks: (R, H, W) region masks of the generated image's size (see :func:`validate_masks`).
 
     It only chooses the style term (:class:`BlendedStyle` or :class:`GuidedStyle`) and passes
     it as ``Objective``'s ``style=``. With one style, no blend and no masks it computes
@@ -347,7 +347,7 @@ class MultiStyleObjective(Objective):
         if not styles:
             raise SettingsError("Give at least one style image.")
         if masks is None:
-            blend = torch.tensor([check_blend(style_blend, len(styles))],
+            blend = torch.tensor([validate_blend(style_blend, len(styles))],
                                  dtype=torch.float64)  # (1, S)
             style = BlendedStyle(styles, blend)
         else:
@@ -355,8 +355,8 @@ class MultiStyleObjective(Objective):
                 raise MaskError("Masks describe regions of the content image; give one.")
             table = ([[1.0 if s == r else 0.0 for s in range(len(styles))]
                       for r in range(len(styles))] if style_blend is None else style_blend)
-            masks = check_masks(masks, *content_image.shape[-2:], regions=len(table))
-            blend = torch.tensor([check_blend(row, len(styles)) for row in table],
+            masks = validate_masks(masks, *content_image.shape[-2:], regions=len(table))
+            blend = torch.tensor([validate_blend(row, len(styles)) for row in table],
                                  dtype=torch.float64)  # (R, S)
             style = GuidedStyle(styles, blend, masks.to(device=content_image.device,
                                                         dtype=content_image.dtype))
@@ -391,4 +391,4 @@ def load_label_masks(path, size: tuple[int, int], regions: int) -> torch.Tensor:
     masks_from_labels(labels, regions)  # checks the number of levels at full resolution
     small = F.interpolate(labels[None, None], size=(height, width), mode="nearest-exact")[0, 0]
     masks = torch.stack([(small == level).float() for level in levels])
-    return check_masks(masks, height, width, regions=regions)
+    return validate_masks(masks, height, width, regions=regions)

@@ -1,9 +1,36 @@
-"""The experiments of the paper as functions: style transfer and the two reconstructions.
+r"""The experiments of the paper as functions: style transfer and the two reconstructions.
 
 Each one builds an :class:`~nstyle_helpers.objective.Objective` and runs
 :func:`~nstyle_helpers.optimize.optimize`; nothing here that a student could not assemble
 from those two parts. Every function runs a *batch*: several settings (α/β ratios, content
 layers, layer sets) optimised side by side in one run, as one (N, 3, H, W) tensor.
+
+:func:`style_transfer` is the one entry point for style transfer, with the controls of the
+follow-up paper (Gatys, Ecker, Bethge, Hertzmann & Shechtman, "Controlling Perceptual
+Factors in Neural Style Transfer", CVPR 2017) as keyword arguments. Each control lives in its
+own module, as pure functions a student can call one at a time:
+
+==========================  ==============================================================
+colour preservation         :mod:`nstyle_helpers.color` (luminance-only, histogram matching)
+several styles, blended     :mod:`nstyle_helpers.multistyle` (blended Gram targets)
+style scale                 :func:`nstyle_helpers.multistyle.scale_style`
+spatial control (masks)     :mod:`nstyle_helpers.multistyle` (guided Gram matrices)
+coarse-to-fine              :mod:`nstyle_helpers.multiscale`
+total variation             ``TransferConfig.tv_weight``
+==========================  ==============================================================
+
+Where we depart from the follow-up paper:
+
+- Luminance-only transfer runs the unchanged VGG19 on grey images (R = G = B = Y), as the
+  paper does, and takes the luminance of the optimised image at the end; where the
+  stylised Y together with the content's chroma would leave the RGB cube, Y is clamped per
+  pixel (:func:`~nstyle_helpers.color.combine_luminance`) so the content's colours are kept
+  exactly rather than the luminance.
+- In spatial control each region takes the *whole* of its style image (the paper also
+  allows masks on the style images); see :mod:`nstyle_helpers.multistyle` for the
+  normalisation.
+- Coarse-to-fine keeps the style image's size relative to the content at every stage
+  (``style_scale``, default 1), so the coarse stages optimise the same look as the fine one.
 """
 
 from __future__ import annotations
@@ -15,12 +42,18 @@ from dataclasses import dataclass
 import torch
 
 from .acceleration import accelerate
+from .color import PRESERVE_COLOR, combine_luminance, grey_as_rgb, luminance, \
+    match_color_histogram, match_luminance
 from .defaults import CPU_STEPS, LossWeights, tutorial_equivalent_weights
-from .features import CONTENT_LAYER, STYLE_LAYERS, VGG19Features, check_layer_names, \
+from .features import CONTENT_LAYER, STYLE_LAYERS, VGG19Features, validate_layer_names, \
     feature_shape
-from .images import white_noise
+from .errors import MaskError, SettingsError
+from .images import resize, white_noise
+from .multiscale import MultiScaleResult, validate_scale_steps, validate_scales, coarse_to_fine, \
+    stage_sizes
+from .multistyle import MultiStyleObjective, validate_blend, validate_masks, validate_style_scale, \
+    resize_masks, scale_style
 from .objective import Objective
-from .errors import SettingsError
 from .optimize import OptimizationResult, Progress, optimize
 from .validation import (extractor_dtype, validate_image, validate_learning_rate,
                          validate_loss_weight, validate_memory, validate_optimizer,
@@ -78,8 +111,8 @@ class TransferConfig(RunConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        check_layer_names([self.content_layer])
-        object.__setattr__(self, "style_layers", check_layer_names(self.style_layers))
+        validate_layer_names([self.content_layer])
+        object.__setattr__(self, "style_layers", validate_layer_names(self.style_layers))
         for name in ("content_weight", "style_weight", "tv_weight"):
             if getattr(self, name) is not None:
                 validate_loss_weight(getattr(self, name), name)
@@ -142,61 +175,172 @@ def config_loss_weights(config: TransferConfig, height: int, width: int) -> Loss
         style_weight=default.style_weight if config.style_weight is None else config.style_weight)
 
 
-def style_transfer(content: torch.Tensor, style: torch.Tensor,
+def style_transfer(content: torch.Tensor,
+                   style: torch.Tensor | Sequence[torch.Tensor],
                    configs: TransferConfig | Sequence[TransferConfig] = TransferConfig(), *,
+                   style_blend: Sequence[float] | Sequence[Sequence[float]] | None = None,
+                   style_scale: float | None = None,
+                   masks: torch.Tensor | None = None,
+                   preserve_color: str = "none",
+                   scales: Sequence[int] | None = None,
+                   scale_steps: int | Sequence[int] | None = None,
                    extractor: VGG19Features | None = None, init: torch.Tensor | None = None,
                    progress: bool = True, snapshot_every: int = 0,
-                   callback: Callback | None = None) -> OptimizationResult:
+                   callback: Callback | None = None) -> MultiScaleResult:
     """Paint ``style`` onto ``content``: one image per config, optimised in one batch.
 
     Args:
         content: (1, 3, H, W) content image p in [0, 1].
-        style: (1, 3, H', W') style image a in [0, 1] (any size).
+        style: a (1, 3, H_s, W_s) style image a in [0, 1] (any size), or a sequence of them,
+            blended by ``style_blend`` or placed by ``masks``.
         configs: one :class:`TransferConfig`, or several that differ only in their loss
             settings (layers, α, β, TV weight): a grid over α/β is one batched run.
+        style_blend: weights b_s summing to 1, one per style (default equal); with
+            ``masks``, optionally an (R, S) table (default: region r takes style r).
+        style_scale: resize each style so its longer side is this × the content's (at every
+            stage; 0.5: finer strokes); ``None`` uses the styles as given (with ``scales``:
+            1.0).
+        masks: (R, H, W) region masks in [0, 1] at the content's size, one region per style
+            (see :func:`~nstyle_helpers.multistyle.validate_masks`).
+        preserve_color: ``"none"``, ``"luminance"`` (transfer on luminance, keep the
+            content's colour channels exactly) or ``"histogram"`` (recolour the styles to the
+            content's colour mean and covariance first).
+        scales: coarse-to-fine sizes (longer sides), e.g. ``(256, 512)``; the result has the
+            last. ``None``: one stage at the content's own size.
+        scale_steps: steps per stage (an int for all, or one per scale); default each
+            config's ``steps`` at every stage.
         extractor: reuse a feature extractor (it must compute every layer needed).
-        init: (N, 3, H, W) starting images, overriding each config's ``init``.
+        init: (N, 3, H', W') starting images, one per config, overriding each config's
+            ``init`` (resized to the first stage).
 
     Returns:
-        The :class:`OptimizationResult`; ``result.image`` is (N, 3, H, W).
+        A :class:`~nstyle_helpers.multiscale.MultiScaleResult` (an ``OptimizationResult``);
+        ``result.image`` is (N, 3, H', W') at the final size. With ``"luminance"`` the loss
+        history is that of the grey problem the optimiser solved.
     """
     dtype = extractor_dtype(extractor)
     content = validate_image(content, "content", dtype=dtype)
-    style = validate_image(style, "style", dtype=dtype)
-    validate_same_device(content, style=style, init=init)
+    styles = _as_style_list(style, dtype)
+    validate_same_device(content, init=init, **{f"style {i + 1}": s for i, s in enumerate(styles)})
     configs = _as_list(configs)
     run = _shared_run_settings(configs, ("init",))
-    height, width = content.shape[-2:]
-    content_layers = list(dict.fromkeys(c.content_layer for c in configs))
-    style_layers = list(dict.fromkeys(l for c in configs for l in c.style_layers))
     n = len(configs)
-    extractor = extractor or build_extractor(content_layers + style_layers, run, content.device,
-                                             progress=progress, size=(height, width), batch=n)
-    extractor.check_size(height, width)
+    height, width = content.shape[-2:]
+    # Everything cheap is checked before VGG19 is built or anything runs.
+    if preserve_color not in PRESERVE_COLOR:
+        raise SettingsError(f"preserve_color must be one of {', '.join(PRESERVE_COLOR)}, "
+                            f"not {preserve_color!r}.")
+    masks = _checked_masks(masks, styles, style_blend, content)
+    if style_scale is not None:
+        style_scale = validate_style_scale(style_scale)
+    elif scales is not None:
+        style_scale = 1.0
+    sizes = [(height, width)] if scales is None else stage_sizes(height, width,
+                                                                 validate_scales(scales))
+    steps = validate_scale_steps(run.steps if scale_steps is None else scale_steps, len(sizes))
+    if init is not None:
+        init = validate_image(init, "init", batch=n, dtype=dtype)
+    layers = list(dict.fromkeys([*(c.content_layer for c in configs),
+                                 *(l for c in configs for l in c.style_layers)]))
+    # The finest stage is the largest: it must fit in memory.
+    extractor = extractor or build_extractor(layers, run, content.device, progress=progress,
+                                             size=sizes[-1], batch=n)
+    extractor.validate_size(*sizes[0])  # the coarsest stage is the smallest
+    grey = preserve_color == "luminance"
+
+    def solve(stage: int, start: torch.Tensor | None, count: int):
+        h, w = sizes[stage]
+        content_k = resize(content, (h, w))
+        work = grey_as_rgb(luminance(content_k)) if grey else content_k
+        styles_k = [_prepare_style(s, content_k, (h, w), style_scale, preserve_color)
+                    for s in styles]
+        objective = _objective(extractor, configs, work, styles_k, style_blend,
+                               None if masks is None else resize_masks(masks, (h, w)))
+        if start is None:
+            start = _start_images(run, n, content_k, init)
+            if grey:
+                start = grey_as_rgb(luminance(start))
+        label = "style transfer" + (f" {w}×{h}" if len(sizes) > 1 else "")
+        return optimize(objective, start, optimizer=run.optimizer, steps=count, lr=run.lr,
+                        progress=progress, snapshot_every=snapshot_every, callback=callback,
+                        description=label)
+
+    result = coarse_to_fine(solve, sizes, steps)
+    if grey:
+        # The stylised luminance with the content's own colour channels (I, Q). The clamp
+        # only removes rounding (about 1e-8): combine_luminance keeps RGB in [0, 1].
+        result.image = combine_luminance(result.image, resize(content, sizes[-1])).clamp_(0, 1)
+    return result
+
+
+def _as_style_list(style, dtype: torch.dtype) -> list[torch.Tensor]:
+    several = isinstance(style, Sequence) and not isinstance(style, torch.Tensor)
+    styles = list(style) if several else [style]
+    if not styles:
+        raise SettingsError("Give at least one style image.")
+    return [validate_image(s, f"style {i + 1}" if several else "style", dtype=dtype)
+            for i, s in enumerate(styles)]
+
+
+def _checked_masks(masks, styles, style_blend, content) -> torch.Tensor | None:
+    """The masks checked against the content and the styles (and the blend), or None."""
+    if masks is None:
+        validate_blend(style_blend, len(styles))
+        return None
+    regions = len(styles) if style_blend is None else len(style_blend)
+    masks = validate_masks(masks, *content.shape[-2:], regions=regions)
+    if style_blend is not None:
+        for row in style_blend:
+            if isinstance(row, (int, float)):
+                raise MaskError("With masks, style_blend is a table: one row of style "
+                                "weights per region.")
+            validate_blend(row, len(styles))
+    return masks.to(device=content.device, dtype=content.dtype)
+
+
+def _start_images(run: TransferConfig, n: int, content: torch.Tensor,
+                  init: torch.Tensor | None) -> torch.Tensor:
+    # (N, 3, h, w) at this stage's size: the given init, the content, or seeded noise.
+    h, w = content.shape[-2:]
+    if init is not None:
+        return resize(init, (h, w))
+    if run.init == "content":
+        return content.expand(n, -1, -1, -1)
+    return white_noise(h, w, batch=n, seed=run.seed, device=content.device)
+
+
+def _prepare_style(style: torch.Tensor, content_k: torch.Tensor, size: tuple[int, int],
+                   style_scale: float | None, preserve_color: str) -> torch.Tensor:
+    # Resize first, then recolour: the statistics VGG19 sees are then exactly the matched ones
+    # (resize clamps to [0, 1], which would undo part of an unclamped colour match).
+    if style_scale is not None:
+        style = scale_style(style, size, style_scale)
+    if preserve_color == "histogram":
+        return match_color_histogram(style, content_k)
+    if preserve_color == "luminance":
+        return grey_as_rgb(match_luminance(luminance(style), luminance(content_k)))
+    return style
+
+
+def _objective(extractor, configs: list[TransferConfig], content, styles, style_blend, masks):
+    # Each config's α, β and w_l at this stage's size (the tutorial's setting converted, or
+    # its own), as (N,) tensors: image n gets config n's weights and layers.
+    height, width = content.shape[-2:]
+    n = len(configs)
     alphas, betas = torch.zeros(n), torch.zeros(n)
-    c_weights = {layer: torch.zeros(n) for layer in content_layers}
-    s_weights = {layer: torch.zeros(n) for layer in style_layers}
+    c_weights = {c.content_layer: torch.zeros(n) for c in configs}
+    s_weights = {layer: torch.zeros(n) for c in configs for layer in c.style_layers}
     for i, config in enumerate(configs):
         weights = config_loss_weights(config, height, width)
         alphas[i], betas[i] = weights.content_weight, weights.style_weight
         c_weights[config.content_layer][i] = 1.0
         for layer, weight in weights.layer_weights.items():
             s_weights[layer][i] = weight
-    objective = Objective(extractor, content_image=content, content_layers=c_weights,
-                          style_image=style, style_layers=s_weights, content_weight=alphas,
-                          style_weight=betas,
-                          tv_weight=torch.tensor([c.tv_weight for c in configs]))
-    if init is None:
-        init = (content.expand(n, -1, -1, -1) if run.init == "content" else
-                white_noise(height, width, batch=n, seed=run.seed, device=content.device))
-    else:
-        init = validate_image(init, "init", batch=None, dtype=dtype)
-        if tuple(init.shape) != (n, 3, height, width):
-            raise SettingsError(f"init has shape {tuple(init.shape)}; it must be one starting "
-                                f"image per config, the content's size: {(n, 3, height, width)}.")
-    return optimize(objective, init, optimizer=run.optimizer, steps=run.steps, lr=run.lr,
-                    progress=progress, snapshot_every=snapshot_every, callback=callback,
-                    description="style transfer")
+    return MultiStyleObjective(
+        extractor, style_images=styles, style_blend=style_blend, masks=masks,
+        content_image=content, content_layers=c_weights, style_layers=s_weights,
+        content_weight=alphas, style_weight=betas,
+        tv_weight=torch.tensor([c.tv_weight for c in configs]))
 
 
 def reconstruct_content(image: torch.Tensor, layers: Sequence[str],
@@ -211,12 +355,12 @@ def reconstruct_content(image: torch.Tensor, layers: Sequence[str],
     comparable sizes in the one batched run.
     """
     image = validate_image(image, dtype=extractor_dtype(extractor))
-    layers = check_layer_names(layers)
+    layers = validate_layer_names(layers)
     height, width = image.shape[-2:]
     n = len(layers)
     extractor = extractor or build_extractor(layers, config, image.device, progress=progress,
                                              size=(height, width), batch=n)
-    extractor.check_size(height, width)
+    extractor.validate_size(height, width)
     weights = {layer: torch.zeros(n) for layer in dict.fromkeys(layers)}
     for i, layer in enumerate(layers):
         maps, h, w = feature_shape(layer, height, width)
@@ -242,7 +386,7 @@ def reconstruct_style(image: torch.Tensor, layer_sets: Sequence[Sequence[str]],
     style image's.
     """
     image = validate_image(image, dtype=extractor_dtype(extractor))
-    layer_sets = [check_layer_names(layer_set) for layer_set in layer_sets]
+    layer_sets = [validate_layer_names(layer_set) for layer_set in layer_sets]
     if not layer_sets:
         raise SettingsError("reconstruct_style needs at least one layer set, e.g. "
                             "[('relu1_1',)].")
@@ -251,7 +395,7 @@ def reconstruct_style(image: torch.Tensor, layer_sets: Sequence[Sequence[str]],
     n = len(layer_sets)
     extractor = extractor or build_extractor(all_layers, config, image.device,
                                              progress=progress, size=(height, width), batch=n)
-    extractor.check_size(height, width)
+    extractor.validate_size(height, width)
     betas = torch.zeros(n)
     weights = {layer: torch.zeros(n) for layer in all_layers}
     for i, layer_set in enumerate(layer_sets):

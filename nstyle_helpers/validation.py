@@ -183,9 +183,9 @@ _BYTES_PER_VALUE = 6
 def estimated_memory(layers, height: int, width: int, batch: int = 1) -> int:
     """Approximate peak memory in bytes of one loss evaluation (forward + backward) of a
     batch of ``batch`` H×W images through VGG19 up to the deepest of ``layers``."""
-    from .features import VGG19_LAYERS, feature_shape, check_layer_names
+    from .features import VGG19_LAYERS, feature_shape, validate_layer_names
 
-    layers = check_layer_names(layers)
+    layers = validate_layer_names(layers)
     deepest = max(VGG19_LAYERS.index(layer) for layer in layers)
     values = 3 * height * width
     for name in VGG19_LAYERS[: deepest + 1]:

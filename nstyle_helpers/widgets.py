@@ -19,7 +19,9 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import ipywidgets as widgets
 import numpy as np
@@ -28,10 +30,10 @@ from PIL import Image as _PILImage
 
 from . import display
 from .defaults import tutorial_equivalent_weights
-from .errors import NstyleError
-from .features import (CONTENT_LAYER, STYLE_LAYERS, VGG19Features, check_layer_names,
-                       feature_shape, style_layer_sets)
-from .images import to_pil
+from .errors import ImageError, NstyleError, OutputError
+from .features import (CONTENT_LAYER, STYLE_LAYERS, VGG19Features, validate_image_size,
+                       validate_layer_names, feature_shape, style_layer_sets)
+from .images import load_image_bytes, save_new_image, to_pil
 from .optimize import OptimizationResult, Progress
 from .validation import validate_image, validate_steps
 from .transfer import (RunConfig, TransferConfig, build_extractor, reconstruct_style,
@@ -53,6 +55,7 @@ __all__ = [
     "TRANSFER_CONTENT_LAYERS",
     "transfer_loss_weights",  # from nstyle_helpers.transfer, shown beside the α/β slider
     "render_style_transfer",
+    "uploaded_image",
     "StyleTransferExplorer",
     "style_transfer_explorer",
 ]
@@ -308,9 +311,12 @@ class _RunnerMixin:
         self.status.value = f"step {progress.step}/{self.steps}: loss {loss:.4g}"
 
     def _on_click(self, _button=None) -> None:
-        # Button callbacks swallow exceptions: show every failure where the student looks.
+        self._reporting_errors(self.run)
+
+    def _reporting_errors(self, action: Callable[[], object]) -> None:
+        # Widget callbacks swallow exceptions: show every failure where the student looks.
         try:
-            self.run()
+            action()
         except NstyleError as error:  # bad input, a diverged run: the sentence says it all
             self.status.value = f"error: {error}"
         except Exception as error:  # anything else: its kind and text, never silence
@@ -352,7 +358,7 @@ class StyleReconstructionExplorer(_RunnerMixin, widgets.VBox):
         self.size = size
         self.config = config
         self.preview_every = max(1, steps // 10) if preview_every is None else preview_every
-        self.all_layers = check_layer_names(layers)
+        self.all_layers = validate_layer_names(layers)
         self._extractor = extractor
         sets = style_layer_sets(self.all_layers)
         self.layer_set = widgets.Dropdown(options=[(layer_set_label(s), s) for s in sets],
@@ -473,25 +479,68 @@ def render_style_transfer(content: torch.Tensor, style: torch.Tensor, *,
     return image_png(result.image[0])
 
 
+#: Where the explorer's "save result" button writes, relative to the notebook's folder
+#: (``outputs/`` is git-ignored, as for the command line).
+OUTPUT_DIR = Path("outputs")
+
+
+def uploaded_image(value, *, size: int | None = None) -> tuple[torch.Tensor, str]:
+    """The image a student uploaded with an ``ipywidgets.FileUpload``, and its file name.
+
+    Args:
+        value: the upload widget's ``value``: a sequence of files, each a mapping with
+            ``"name"`` and ``"content"`` (the bytes; ipywidgets 8). The last file counts.
+        size: resize to this longer side in pixels, as :func:`~nstyle_helpers.images.load_image`.
+
+    Returns:
+        ``(image, name)``: a (1, 3, H, W) tensor in [0, 1], decoded and checked exactly as a
+        file would be (:func:`~nstyle_helpers.images.load_image_bytes`), and the file's name.
+
+    Raises:
+        ImageError: nothing was uploaded, or the file is not a usable image.
+    """
+    if not value:
+        raise ImageError("Nothing was uploaded; choose an image file with the upload button.")
+    upload = value[-1]
+    name = str(upload["name"])
+    return load_image_bytes(upload["content"], name, size=size), name
+
+
+def _file_stem(name: str) -> str:
+    """A safe file-name stem from an uploaded file's name: letters, digits, ``-`` and ``_``."""
+    stem = re.sub(r"[^\w-]+", "_", Path(name).stem).strip("_")
+    return stem or "upload"
+
+
 class StyleTransferExplorer(_RunnerMixin, widgets.VBox):
     """The widget :func:`style_transfer_explorer` returns.
 
     Attributes: ``ratio`` (a logarithmic α/β slider), ``content_layer``, ``style_layers``
     (relu or conv outputs), ``init`` (content or white noise), ``hint`` (the default ratio
-    for the chosen layers), ``run_button``, ``progress``, ``status`` and ``image`` (the
-    result, updated while it is optimised). :meth:`values` gives the current choice,
-    :meth:`render` the static picture of it, :meth:`run` what the Run button does.
+    for the chosen layers), ``uploads`` (``{"content": FileUpload, "style": FileUpload}``: the
+    student's own pictures replace the images), ``thumbnails`` (the same keys: the images
+    in use), ``content`` and ``style`` (the (1, 3, H, W) tensors in use, uploads included),
+    ``run_button``, ``progress``, ``status``, ``image`` (the result, updated while it is
+    optimised) and ``save_button`` (writes the last result into ``output_dir``).
+    :meth:`values` gives the current choice, :meth:`render` the static picture of it,
+    :meth:`run` what the Run button does, :meth:`save` what the save button does.
     """
 
     def __init__(self, content: torch.Tensor, style: torch.Tensor, *, steps: int,
                  config: TransferConfig = TransferConfig(), preview_every: int | None = None,
-                 decades: int = 6, extractor: VGG19Features | None = None, width: int = 320):
+                 decades: int = 6, extractor: VGG19Features | None = None, width: int = 320,
+                 size: int | None = None, names: tuple[str, str] = ("content", "style"),
+                 output_dir: str | Path = OUTPUT_DIR):
         self.content = validate_image(content, "content")
         self.style = validate_image(style, "style")
         self.steps = validate_steps(steps)
         self.config = config
         self.preview_every = max(1, steps // 10) if preview_every is None else preview_every
+        self.size = max(self.content.shape[-2:]) if size is None else size
+        self.names = {"content": names[0], "style": names[1]}
+        self.output_dir = Path(output_dir)
         self._extractor = extractor
+        self._result: bytes | None = None
         height, image_width = content.shape[-2:]
         default = transfer_loss_weights(height, image_width).ratio
         centre = math.floor(math.log10(default))
@@ -510,18 +559,32 @@ class StyleTransferExplorer(_RunnerMixin, widgets.VBox):
                                           description="start from")
         self.hint = widgets.HTML()
         self._make_run_controls(width)
+        self.save_button = widgets.Button(description="Save result", icon="save",
+                                          disabled=True, tooltip=f"write the result into "
+                                                                 f"{self.output_dir}/")
+        self.save_button.on_click(lambda _button: self._reporting_errors(self.save))
         self.content_layer.observe(self._update_hint, names="value")
         self.style_layers.observe(self._update_hint, names="value")
         self._update_hint()
-        thumbs = [widgets.VBox([widgets.HTML(f"<b>{caption}</b>"),
-                                widgets.Image(value=image_png(picture), format="png",
-                                              width=width // 2)])
-                  for caption, picture in (("content", content), ("style", style))]
+        self.thumbnails = {role: widgets.Image(value=image_png(picture), format="png",
+                                               width=width // 2)
+                           for role, picture in (("content", self.content),
+                                                 ("style", self.style))}
+        self.uploads = {role: widgets.FileUpload(accept="image/*", multiple=False,
+                                                 description=f"your {role}",
+                                                 tooltip=f"upload your own {role} image")
+                        for role in self.thumbnails}
+        for role, upload in self.uploads.items():
+            upload.observe(lambda change, role=role: self._reporting_errors(
+                lambda: self.use_upload(role)), names="value")
+        thumbs = [widgets.VBox([widgets.HTML(f"<b>{role}</b>"), self.thumbnails[role],
+                                self.uploads[role]])
+                  for role in self.thumbnails]
         super().__init__([self.ratio, self.hint, self.content_layer, self.style_layers,
                           self.init, widgets.HBox([self.run_button, self.progress, self.status]),
                           widgets.HBox([widgets.VBox(thumbs),
                                         widgets.VBox([widgets.HTML("<b>result</b>"),
-                                                      self.image])])])
+                                                      self.image, self.save_button])])])
 
     def _update_hint(self, change=None) -> None:
         height, width = self.content.shape[-2:]
@@ -530,6 +593,31 @@ class StyleTransferExplorer(_RunnerMixin, widgets.VBox):
         self.hint.value = (f"<small>default α/β for {self.content_layer.value} at "
                            f"{width}×{height} px: {default:.1e} (the paper's 1e-3 is for its "
                            "own network, see the text)</small>")
+
+    def use_upload(self, role: str) -> torch.Tensor:
+        """Take the file in ``uploads[role]`` as the ``"content"`` or ``"style"`` image.
+
+        The bytes are decoded and checked as a file would be, resized to a longer side of
+        ``size`` pixels and checked against the deepest layer offered; the image, its
+        thumbnail and the α/β hint change, and the last result is dropped (it belongs to the
+        old images). Nothing is written anywhere. Returns the new (1, 3, H, W) image.
+        """
+        image, name = uploaded_image(self.uploads[role].value, size=self.size)
+        layers = (*TRANSFER_CONTENT_LAYERS, *STYLE_LAYERS) if role == "content" else STYLE_LAYERS
+        try:
+            validate_image_size(layers, *image.shape[-2:])
+        except NstyleError as error:
+            raise type(error)(f"{name}: {error}") from None
+        image = image.to(self.content.device)
+        setattr(self, role, image)
+        self.names[role] = _file_stem(name)
+        self.thumbnails[role].value = image_png(image)
+        self._result = None
+        self.save_button.disabled = True
+        self._update_hint()
+        self.status.value = (f"{role}: {name}, {image.shape[-1]}×{image.shape[-2]} px; "
+                             "press Run")
+        return image
 
     def values(self) -> dict:
         """The current choice: ratio, content_layer, style_layers and init."""
@@ -551,17 +639,40 @@ class StyleTransferExplorer(_RunnerMixin, widgets.VBox):
     def run(self) -> bytes:
         """Optimise for the current choice, previewing every ``preview_every`` steps."""
         kwargs = self._render_kwargs()
-        return self._run_with_preview(
-            lambda **preview: render_style_transfer(self.content, self.style, **kwargs,
-                                                    **preview))
+        content, style = self.content, self.style
+        self._result = None  # a failed run must not leave the one before to be saved
+        self.save_button.disabled = True
+        self._result = self._run_with_preview(
+            lambda **preview: render_style_transfer(content, style, **kwargs, **preview))
+        self.save_button.disabled = False
+        return self._result
+
+    def save(self) -> Path:
+        """Write the last result into ``output_dir`` under the first free name
+        ``CONTENT_STYLE.png``, ``CONTENT_STYLE-2.png``, ... (never replacing a file, as the
+        command line does); returns the path written."""
+        if self._result is None:
+            raise OutputError("There is no result to save yet; press Run first.")
+        try:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(f"Cannot create the folder {self.output_dir}/ for the result "
+                              f"({error.strerror or error}).") from None
+        written = save_new_image(png_image(self._result), self.output_dir,
+                                 f"{self.names['content']}_{self.names['style']}")
+        self.status.value = f"saved {written}"
+        return written
 
 
 def style_transfer_explorer(content: torch.Tensor, style: torch.Tensor, *, steps: int,
                             config: TransferConfig = TransferConfig(),
                             preview_every: int | None = None, decades: int = 6,
                             extractor: VGG19Features | None = None,
-                            width: int = 320) -> StyleTransferExplorer:
-    """A logarithmic α/β slider, layer choices and a Run button that previews as it optimises.
+                            width: int = 320, size: int | None = None,
+                            names: tuple[str, str] = ("content", "style"),
+                            output_dir: str | Path = OUTPUT_DIR) -> StyleTransferExplorer:
+    """A logarithmic α/β slider, layer choices, a Run button that previews as it optimises,
+    upload buttons for your own pictures and a button that saves the result.
 
     Args:
         content: (1, 3, H, W) the content image; style: (1, 3, H', W') the style image.
@@ -572,10 +683,16 @@ def style_transfer_explorer(content: torch.Tensor, style: torch.Tensor, *, steps
             relu3_2, relu4_2, relu5_2, conv4_2, relu*_1, conv*_1); default: one is built on
             the first run.
         width: display width of the result in pixels.
+        size: longer side in pixels that uploaded images are resized to (default: the
+            content image's longer side, i.e. the notebook's size).
+        names: the content's and the style's names for the saved file (uploads use their
+            file names).
+        output_dir: the folder the save button writes into (created when needed).
 
     Returns:
         A :class:`StyleTransferExplorer`; end a notebook cell with it.
     """
     return StyleTransferExplorer(content, style, steps=steps, config=config,
                                  preview_every=preview_every, decades=decades,
-                                 extractor=extractor, width=width)
+                                 extractor=extractor, width=width, size=size, names=names,
+                                 output_dir=output_dir)

@@ -137,7 +137,7 @@ def test_wrapper_exposes_the_extractor_interface(vgg):
     assert fast.min_side == vgg.min_side
     assert fast.body is vgg.body  # anything else falls through to the extractor
     with pytest.raises(ImageTooSmallError):
-        fast.check_size(8, 8)
+        fast.validate_size(8, 8)
     with pytest.raises(ImageTooSmallError):
         fast(torch.rand(1, 3, 8, 8))
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):

@@ -8,7 +8,9 @@ cells from JupyterLab's Run menu, waits for the kernel, and then checks what a s
 - tqdm's progress bars are widgets, not lines of text;
 - notebook 02: choosing another layer changes the reconstruction's image data;
 - notebook 04: moving the α/β slider and pressing Run previews the image *while* it is
-  optimised and ends with a different image than before;
+  optimised and ends with a different image than before; uploading a photo through the page's
+  file chooser (Playwright's ``set_files``) and pressing Run changes the result again, and
+  *Save result* writes it into the notebook folder's ``outputs/``;
 - the browser reported no JavaScript error (see ``HARMLESS_CONSOLE_ERRORS``).
 
 Screenshots and logs are written to ``test-artifacts/browser/`` (git-ignored), also when a
@@ -626,8 +628,9 @@ def run_explorer(page, explorer) -> list[dict]:
     return events
 
 
-def test_style_transfer_explorer_in_jupyterlab(lab, page, artifacts):
-    """Notebook 04: all widgets render; α/β + Run previews while optimising, then a new image."""
+def test_style_transfer_explorer_in_jupyterlab(lab, page, artifacts, sandbox):
+    """Notebook 04: all widgets render; α/β + Run previews while optimising, then a new image;
+    an uploaded photo changes the result, which the save button writes into outputs/."""
     run_notebook_checked(lab, page, "04_style_transfer.ipynb", progress_bars=2)
 
     explorer = widget_outputs(page).filter(
@@ -679,4 +682,43 @@ def test_style_transfer_explorer_in_jupyterlab(lab, page, artifacts):
     assert final["hash"] != image_digest(content)["hash"]
     progress = explorer.locator(".widget-hprogress .progress-bar")
     assert progress.count() == 1
+
+    upload_photo_run_and_save(page, explorer, sandbox, artifacts, before=final["hash"])
     assert_no_console_errors(page)
+
+
+def upload_photo_run_and_save(page, explorer, sandbox: Path, artifacts: Path, *,
+                              before: str) -> None:
+    """A student's own photo: upload it through the page's file chooser, press Run, see the
+    preview change and a new result, and save it into the notebook's outputs/ folder."""
+    from PIL import Image
+
+    photo = sandbox / "home" / "my-photo.png"
+    Image.linear_gradient("L").resize((64, 48)).convert("RGB").save(photo)
+    content = captioned_image(explorer, "content")
+    thumbnail_before = image_digest(content)["hash"]
+    status = explorer.locator(".widget-hbox:has(> button.widget-button) > .widget-label")
+    with page.expect_file_chooser() as chooser:  # the page's own <input type="file">
+        explorer.locator("button.widget-upload", has_text="your content").click()
+    chooser.value.set_files(photo)
+    wait_until(page, "s => s.textContent.trim().startsWith('content: my-photo.png')",
+               status.element_handle(), "the uploaded photo was not taken")
+    expect_decoded(content)
+    assert image_digest(content)["hash"] != thumbnail_before, "the thumbnail did not change"
+
+    events = run_explorer(page, explorer)
+    result = captioned_image(explorer, "result")
+    expect_decoded(result)
+    uploaded = image_digest(result)["hash"]
+    previews = [e["hash"] for e in events if e["kind"] == "image" and e["running"]]
+    assert previews and any(h != before for h in previews), events
+    assert uploaded != before, "the result did not change after uploading a photo"
+    explorer.screenshot(path=artifacts / "04-explorer-uploaded.png")
+
+    explorer.locator("button.widget-button", has_text="Save result").click()
+    wait_until(page, "s => s.textContent.trim().startsWith('saved ')",
+               status.element_handle(), "the result was not saved")
+    saved = sandbox / "notebooks" / "outputs" / "my-photo_great_wave.png"
+    assert status.inner_text().strip() == f"saved {Path('outputs') / saved.name}"
+    with Image.open(saved) as picture:
+        assert picture.size == (32, 24)  # the photo at the section's quick-mode size

@@ -105,7 +105,7 @@ def test_scales_coarse_to_fine(cli, files):
     (("--style-blend", "0.7,0.2"), ("--style-blend", "sum to 1")),
     (("--style-blend", "0.7,x"), ("--style-blend", "'x'", "not a number")),
     (("--style-blend", "1.5,-0.5"), ("--style-blend", ">= 0")),
-    (("--style-blend", "0.5,0.5"), ("2 weights for 1 --style")),
+    (("--style-blend", "0.5,0.5"), ("Got 2 blend weights for 1 style image",)),
     (("--style-scale", "0"), ("--style-scale", "a number in (0, 4], not 0.0")),
     (("--style-scale", "9"), ("--style-scale", "a number in (0, 4], not 9.0")),
     (("--style-scale", "big"), ("--style-scale", "not a number")),
@@ -124,7 +124,7 @@ def test_bad_values(cli, tmp_path, argv, fragments):
 
 @pytest.mark.parametrize("argv, fragments", [
     (("--scales", "16,32", "--size", "32"), ("--size or --scales",)),
-    (("--scales", "16,32", "--scale-steps", "1,2,3"), ("3 numbers for 2 --scales",)),
+    (("--scales", "16,32", "--scale-steps", "1,2,3"), ("Got 3 step counts for 2 scales",)),
 ])
 def test_bad_scale_combinations(cli, tmp_path, argv, fragments):
     out = tmp_path / "never.png"

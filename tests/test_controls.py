@@ -1,4 +1,4 @@
-"""controls.py: controlled_transfer, the follow-up paper's controls in one run.
+"""transfer.style_transfer with the follow-up paper's controls, in one run.
 
 Shallow random VGG19 (relu2_2 content, relu1_1 + relu2_1 style), tiny images, 2 Adam steps:
 these tests check wiring and the promised properties, not pictures.
@@ -11,7 +11,6 @@ import torch
 from torch.testing import assert_close
 
 from nstyle_helpers.color import color_statistics, rgb_to_yiq
-from nstyle_helpers.controls import controlled_transfer
 from nstyle_helpers.errors import ImageError, MaskError, SettingsError
 from nstyle_helpers.features import VGG19Features
 from nstyle_helpers.optimize import OptimizationResult
@@ -40,10 +39,10 @@ def config(**changes):
 
 def run(vgg, content, styles, **kwargs):
     cfg = kwargs.pop("cfg", config())
-    return controlled_transfer(content, styles, cfg, extractor=vgg, progress=False, **kwargs)
+    return style_transfer(content, styles, cfg, extractor=vgg, progress=False, **kwargs)
 
 
-def test_without_controls_it_is_style_transfer_bit_for_bit(vgg, images):
+def test_controls_that_change_nothing_give_plain_style_transfer_bit_for_bit(vgg, images):
     content, a, b = images
     plain = style_transfer(content, a, config(tv_weight=0.5), extractor=vgg, progress=False)
     for kwargs in ({}, {"styles": [a, b], "style_blend": [1.0, 0.0]},
@@ -91,17 +90,17 @@ def test_luminance_only_with_noise_start_and_scales(vgg, images):
 
 def test_histogram_matching_recolours_what_vgg_sees(vgg, images, monkeypatch):
     # The style images reaching the objective have the content's colour mean and covariance.
-    from nstyle_helpers import controls
+    from nstyle_helpers import transfer
 
     content, a, b = images
     seen = []
-    original = controls.MultiStyleObjective
+    original = transfer.MultiStyleObjective
 
     def spy(*args, **kwargs):
         seen.extend(kwargs["style_images"])
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(controls, "MultiStyleObjective", spy)
+    monkeypatch.setattr(transfer, "MultiStyleObjective", spy)
     run(vgg, content, [a, b], preserve_color="histogram")
     mu_c, cov_c = color_statistics(content)
     assert len(seen) == 2
@@ -134,14 +133,14 @@ def test_bad_options_fail_before_any_work(images, kwargs, error, fragment):
     # extractor=None: a failure after validation would build VGG19 (and not raise this).
     content, a, b = images
     with pytest.raises(error, match=fragment):
-        controlled_transfer(content, [a, b], config(), progress=False, **kwargs)
+        style_transfer(content, [a, b], config(), progress=False, **kwargs)
 
 
 def test_bad_images_are_refused(images):
     content, a, _ = images
     with pytest.raises(SettingsError, match="at least one style"):
-        controlled_transfer(content, [], config())
+        style_transfer(content, [], config())
     with pytest.raises(ImageError, match="content holds 2 images; pass 1"):
-        controlled_transfer(content.expand(2, -1, -1, -1), a, config())
+        style_transfer(content.expand(2, -1, -1, -1), a, config())
     with pytest.raises(ImageError, match=r"style 2 has shape \(1, 1, "):
-        controlled_transfer(content, [a, a[:, :1]], config())
+        style_transfer(content, [a, a[:, :1]], config())

@@ -165,6 +165,19 @@ def test_snapshot_strip_one_axes_per_snapshot():
     assert [ax.get_title() for ax in fig.axes] == ["step 0", "step 5", "step 10"]
 
 
+def test_snapshot_movie_is_an_inline_gif_of_the_snapshots():
+    from nstyle_helpers.movie import gif_bytes
+
+    snapshots = [(step, torch.rand(2, 3, 6, 8)) for step in (0, 5, 10)]
+    movie = display.snapshot_movie(snapshots, index=1, size=16, width=200)
+    data, metadata = movie._repr_mimebundle_()
+    assert list(data) == ["image/gif"]
+    assert movie.data == gif_bytes(snapshots, 1, size=16)
+    assert metadata["image/gif"]["width"] == 200
+    with pytest.raises(ValueError, match="snapshot_every"):
+        display.snapshot_movie([])
+
+
 def test_snapshot_strip_needs_snapshots():
     with pytest.raises(ValueError, match="snapshot_every"):
         display.snapshot_strip([])

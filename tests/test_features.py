@@ -13,7 +13,7 @@ from torch import nn
 from helpers import IMAGENET_MEAN, IMAGENET_STD, meta_model, vgg19_files  # noqa: F401
 from nstyle_helpers.errors import ImageTooSmallError, LayerError
 from nstyle_helpers.features import (CONTENT_LAYER, STYLE_LAYERS, VGG19_LAYERS, VGG19Features,
-                                     check_layer_names, feature_shape)
+                                     validate_layer_names, feature_shape)
 
 _KIND = {nn.Conv2d: "conv", nn.ReLU: "relu", nn.MaxPool2d: "pool"}
 
@@ -36,7 +36,7 @@ def test_layer_table_matches_torchvision_module_by_module():
         else:
             assert name == f"pool{block}"
             block, conv = block + 1, 0
-    # The DESIGN §3 anchors.
+    # The anchors of docs/DESIGN.md §3.
     assert VGG19_LAYERS[21] == "conv4_2" and VGG19_LAYERS[22] == "relu4_2"
     assert VGG19_LAYERS[36] == "pool5" and VGG19_LAYERS[29] == "relu5_1"
 
@@ -165,7 +165,7 @@ def test_feature_shape_matches_real_outputs_for_odd_sizes(random_vgg, height, wi
 @pytest.mark.parametrize("deepest, expected", [("relu1_1", 1), ("pool1", 2), ("relu4_2", 8),
                                                ("relu5_1", 16), ("pool5", 32)])
 def test_min_side_is_the_real_smallest_size(deepest, expected):
-    """min_side works (non-empty output) and one pixel less is refused by check_size and
+    """min_side works (non-empty output) and one pixel less is refused by validate_size and
     forward with ImageTooSmallError naming the layer and the size needed."""
     vgg = VGG19Features([deepest], weights="random")
     assert vgg.min_side == expected
@@ -174,7 +174,7 @@ def test_min_side_is_the_real_smallest_size(deepest, expected):
     assert feature_shape(deepest, expected, expected + 3) == tuple(out.shape[1:])
     if expected > 1:
         with pytest.raises(ImageTooSmallError, match=f"at least {expected} pixels") as info:
-            vgg.check_size(expected - 1, 100)
+            vgg.validate_size(expected - 1, 100)
         assert deepest in str(info.value)
         with pytest.raises(ImageTooSmallError):
             vgg(torch.rand(1, 3, 100, expected - 1))
@@ -184,7 +184,7 @@ def test_check_size_names_the_deepest_layer():
     """With several layers the message names the deepest one and the image's size."""
     vgg = VGG19Features(["relu1_1", "relu4_1", "relu2_1"], weights="random")
     with pytest.raises(ImageTooSmallError, match=r"5×7 pixels, too small for layer relu4_1"):
-        vgg.check_size(7, 5)
+        vgg.validate_size(7, 5)
 
 
 @pytest.mark.parametrize("bad, suggestion", [("conv4_5", "conv4_4"), ("relu4-2", "relu4_2"),
@@ -195,7 +195,7 @@ def test_unknown_layer_suggests_the_nearest(bad, suggestion):
         VGG19Features([STYLE_LAYERS[0], bad], weights="random")
     assert repr(bad) in str(info.value)
     with pytest.raises(LayerError, match="did you mean"):
-        check_layer_names([bad])
+        validate_layer_names([bad])
     with pytest.raises(LayerError, match="did you mean"):
         feature_shape(bad, 32, 32)
 
@@ -203,7 +203,7 @@ def test_unknown_layer_suggests_the_nearest(bad, suggestion):
 def test_nonsense_layer_has_no_suggestion_but_lists_the_scheme():
     """A name like nothing valid gets no suggestion, but the message says what names exist."""
     with pytest.raises(LayerError, match="valid names are conv1_1") as info:
-        check_layer_names(["xyz"])
+        validate_layer_names(["xyz"])
     assert "did you mean" not in str(info.value)
 
 

@@ -26,10 +26,9 @@ from PIL import Image
 import nstyle_helpers as nh
 from nstyle_helpers import images as images_module
 from nstyle_helpers import validation
-from nstyle_helpers.controls import controlled_transfer
 from nstyle_helpers.errors import DivergedError, ImageError, LayerError, SettingsError
 from nstyle_helpers.features import VGG19Features
-from nstyle_helpers.transfer import RunConfig, TransferConfig
+from nstyle_helpers.transfer import RunConfig, TransferConfig, style_transfer
 from nstyle_helpers.validation import validate_image, validate_same_device
 from nstyle_helpers.widgets import StyleReconstructionExplorer, StyleTransferExplorer
 
@@ -67,7 +66,7 @@ def test_style_transfer_and_the_reconstructions_at_the_images_own_size(tmp_path,
     run = RunConfig(steps=2, optimizer=optimizer, weights="random")
     assert nh.reconstruct_content(content, ["relu1_2"], run, progress=False).steps == 2
     assert nh.reconstruct_style(style, [("relu1_1",)], run, progress=False).steps == 2
-    result = controlled_transfer(content, [style, style], config, progress=False)
+    result = style_transfer(content, [style, style], config, progress=False)
     assert result.image.shape == content.shape
 
 

@@ -14,7 +14,7 @@ from helpers import (REPO_IMAGES, cut_in_half, write_big_bilevel_png, write_mode
                      write_rgb_png)
 from nstyle_helpers import images
 from nstyle_helpers.errors import ImageError, NstyleError, OutputError
-from nstyle_helpers.images import (MAX_IMAGE_PIXELS, check_output_path, load_image, save_image,
+from nstyle_helpers.images import (MAX_IMAGE_PIXELS, validate_output_path, load_image, save_image,
                                    white_noise)
 
 # ------------------------------------------------------------------------------------------
@@ -301,7 +301,7 @@ def test_output_in_missing_folder(tmp_path):
 
 
 def test_output_in_read_only_folder_checked_up_front(tmp_path, monkeypatch):
-    """check_output_path reports a read-only folder.
+    """validate_output_path reports a read-only folder.
 
     Tests run as root, for whom chmod does not stop writes, so os.access is made to report
     the folder as not writable instead.
@@ -311,7 +311,7 @@ def test_output_in_read_only_folder_checked_up_front(tmp_path, monkeypatch):
         False if (mode & os.W_OK and os.fspath(p) == os.fspath(tmp_path))
         else real_access(p, mode, *a, **k)))
     with pytest.raises(OutputError, match="read-only"):
-        check_output_path(tmp_path / "out.png")
+        validate_output_path(tmp_path / "out.png")
     with pytest.raises(OutputError, match="read-only"):
         save_image(torch.zeros(1, 3, 4, 4), tmp_path / "out.png")
     assert os.listdir(tmp_path) == []
@@ -344,7 +344,7 @@ def test_output_path_is_a_folder(tmp_path):
     """A folder whose name ends in .png is refused as output."""
     (tmp_path / "dir.png").mkdir()
     with pytest.raises(OutputError, match="is a folder"):
-        check_output_path(tmp_path / "dir.png", overwrite=True)
+        validate_output_path(tmp_path / "dir.png", overwrite=True)
 
 
 def test_save_jpeg(tmp_path):

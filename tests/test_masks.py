@@ -18,7 +18,7 @@ from torch.testing import assert_close
 from nstyle_helpers.errors import ImageError, MaskError, NstyleError
 from nstyle_helpers.features import VGG19Features
 from nstyle_helpers.losses import gram_matrix
-from nstyle_helpers.multistyle import (MultiStyleObjective, check_masks, downsample_masks,
+from nstyle_helpers.multistyle import (MultiStyleObjective, validate_masks, downsample_masks,
                                        guided_gram_matrix, guided_style_layer_loss,
                                        load_label_masks, masks_from_labels, resize_masks)
 from nstyle_helpers.objective import Objective
@@ -145,7 +145,7 @@ def test_masks_are_downsampled_by_averaging():
 ])
 def test_bad_masks_get_a_clear_error(masks, fragment):
     with pytest.raises(MaskError, match=re.escape(fragment)) as info:
-        check_masks(masks, 16, 24, regions=2)
+        validate_masks(masks, 16, 24, regions=2)
     assert isinstance(info.value, NstyleError)
 
 

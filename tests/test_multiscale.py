@@ -27,13 +27,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nstyle_helpers.controls import controlled_transfer
 from nstyle_helpers.errors import SettingsError
 from nstyle_helpers.features import CONTENT_LAYER, STYLE_LAYERS, VGG19Features
-from nstyle_helpers.multiscale import (MultiScaleResult, check_scale_steps, check_scales,
+from nstyle_helpers.multiscale import (MultiScaleResult, validate_scale_steps, validate_scales,
                                        coarse_to_fine, stage_sizes, upsample)
 from nstyle_helpers.optimize import OptimizationResult
-from nstyle_helpers.transfer import TransferConfig
+from nstyle_helpers.transfer import TransferConfig, style_transfer
 
 
 def smooth_image(height, width, seed):
@@ -108,16 +107,16 @@ def test_a_stage_that_stops_early_ends_the_run_at_the_requested_size():
 ])
 def test_bad_scales(scales, fragment):
     with pytest.raises(SettingsError, match=fragment):
-        check_scales(scales)
+        validate_scales(scales)
 
 
 def test_scale_steps():
-    assert check_scale_steps(5, 2) == (5, 5)
-    assert check_scale_steps([3, 1], 2) == (3, 1)
+    assert validate_scale_steps(5, 2) == (5, 5)
+    assert validate_scale_steps([3, 1], 2) == (3, 1)
     with pytest.raises(SettingsError, match="2 step counts for 3 scales"):
-        check_scale_steps([3, 1], 3)
+        validate_scale_steps([3, 1], 3)
     with pytest.raises(SettingsError, match="positive whole"):
-        check_scale_steps([3, 0], 2)
+        validate_scale_steps([3, 0], 2)
 
 
 @pytest.fixture(scope="module")
@@ -133,9 +132,9 @@ def test_coarse_to_fine_is_no_worse_than_single_scale_at_the_same_budget(full_vg
     budget = 12
     config = TransferConfig(steps=budget, weights="random", init="noise", optimizer=optimizer,
                             seed=seed)
-    single = controlled_transfer(content, style, config, extractor=full_vgg, progress=False)
+    single = style_transfer(content, style, config, extractor=full_vgg, progress=False)
     # 8 steps at 20×32 cost 8 · 640/2560 = 2 final-scale evaluations; 10 remain at 40×64.
-    multi = controlled_transfer(content, style, config, scales=(32, 64), scale_steps=(8, 10),
+    multi = style_transfer(content, style, config, scales=(32, 64), scale_steps=(8, 10),
                                 extractor=full_vgg, progress=False)
     assert multi.image.shape == single.image.shape == (1, 3, 40, 64)
     assert [r.image.shape[-2:] for r in multi.stages] == [(20, 32), (40, 64)]
@@ -148,7 +147,7 @@ def test_coarse_to_fine_is_no_worse_than_single_scale_at_the_same_budget(full_vg
 def test_coarse_to_fine_returns_the_requested_size(full_vgg):
     content, style = smooth_image(30, 45, 3), smooth_image(32, 32, 4)
     config = TransferConfig(steps=1, weights="random", optimizer="adam")
-    result = controlled_transfer(content, style, config, scales=(24, 40), extractor=full_vgg,
+    result = style_transfer(content, style, config, scales=(24, 40), extractor=full_vgg,
                                  progress=False)
     assert result.image.shape == (1, 3, 27, 40)  # the content's aspect at longer side 40
     assert result.sizes == [(16, 24), (27, 40)]

@@ -13,7 +13,7 @@ from torch.testing import assert_close
 from nstyle_helpers.errors import SettingsError
 from nstyle_helpers.features import VGG19Features
 from nstyle_helpers.losses import gram_matrix, style_layer_loss
-from nstyle_helpers.multistyle import MultiStyleObjective, check_blend, scale_style
+from nstyle_helpers.multistyle import MultiStyleObjective, validate_blend, scale_style
 from nstyle_helpers.objective import Objective
 
 LAYERS = ("relu1_1", "relu2_1", "relu2_2")
@@ -98,7 +98,7 @@ def test_default_blend_is_equal_weights(vgg, images):
 ])
 def test_bad_blend_weights(weights, fragment):
     with pytest.raises(SettingsError, match=fragment):
-        check_blend(weights, 2)
+        validate_blend(weights, 2)
 
 
 def test_no_style_images_is_an_error(vgg, images):

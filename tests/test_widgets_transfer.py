@@ -14,7 +14,9 @@ import torch
 
 import nstyle_helpers as nh
 from nstyle_helpers import display, widgets
+from helpers import write_big_bilevel_png
 from nstyle_helpers.transfer import build_extractor
+from test_upload import jpeg_with_orientation, upload_value
 
 RANDOM = nh.RunConfig(weights="random")
 RANDOM_TRANSFER = nh.TransferConfig(weights="random")
@@ -276,6 +278,105 @@ def test_explorers_build_an_extractor_when_none_is_given(content, style):
                                                config=RANDOM_TRANSFER)
     explorer.run_button.click()
     assert explorer.status.value.startswith("done")
+
+
+# --------------------------------------------------------------------------------------------
+# Your own pictures: the explorer's upload buttons and its save button
+
+
+def _png_bytes(seed: int, height: int, width: int) -> bytes:
+    return widgets.image_png(_image(seed, height, width))
+
+
+def _upload(explorer, role: str, name: str, data: bytes) -> None:
+    """Set the upload widget's value as a browser upload does (ipywidgets 8's format)."""
+    explorer.uploads[role].value = upload_value(name, data)
+
+
+def test_uploaded_content_and_style_feed_the_run(content, style, transfer_extractor):
+    explorer = widgets.style_transfer_explorer(content, style, steps=2, config=RANDOM_TRANSFER,
+                                               extractor=transfer_extractor)
+    assert explorer.size == 24  # the notebook's size: the content's longer side
+    explorer.run_button.click()
+    first = explorer.image.value
+    _upload(explorer, "content", "my photo.png", _png_bytes(7, 32, 48))
+    assert explorer.status.value == "content: my photo.png, 24×16 px; press Run"
+    assert explorer.content.shape == (1, 3, 16, 24)  # resized to the notebook's size
+    assert explorer.thumbnails["content"].value == widgets.image_png(explorer.content)
+    assert explorer.save_button.disabled  # the last result belongs to the old content
+    _upload(explorer, "style", "paint.png", _png_bytes(8, 40, 40))
+    assert explorer.style.shape == (1, 3, 24, 24)
+    explorer.run_button.click()
+    assert explorer.status.value.startswith("done")
+    assert explorer.image.value != first
+    assert explorer.image.value == widgets.render_style_transfer(
+        explorer.content, explorer.style, **explorer.values(), steps=2, config=RANDOM_TRANSFER)
+
+
+def test_uploaded_jpeg_is_turned_upright(content, style, transfer_extractor):
+    explorer = widgets.style_transfer_explorer(content, style, steps=2, config=RANDOM_TRANSFER,
+                                               extractor=transfer_extractor, size=40)
+    _upload(explorer, "content", "phone.jpg", jpeg_with_orientation(6))
+    assert explorer.content.shape == (1, 3, 40, 20)  # stored 20 × 10 landscape, shown portrait
+    assert explorer.status.value.startswith("content: phone.jpg, 20×40 px")
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("notes.jpg", b"shopping list: eggs, milk", "notes.jpg is not an image that Pillow can read"),
+    ("tiny.png", None, "tiny.png: The image is 8×8 pixels, too small for layer relu5_2"),
+])
+def test_bad_uploads_are_reported_in_the_status_line(content, style, transfer_extractor,
+                                                     name, data, message):
+    explorer = widgets.style_transfer_explorer(content, style, steps=2, config=RANDOM_TRANSFER,
+                                               extractor=transfer_extractor, size=8)
+    _upload(explorer, "content", name, _png_bytes(9, 8, 8) if data is None else data)
+    assert explorer.status.value.startswith(f"error: {message}"), explorer.status.value
+    assert torch.equal(explorer.content, content)  # the old image stays in use
+
+
+def test_oversized_upload_is_reported_in_the_status_line(tmp_path, content, style,
+                                                         transfer_extractor):
+    explorer = widgets.style_transfer_explorer(content, style, steps=2, config=RANDOM_TRANSFER,
+                                               extractor=transfer_extractor)
+    big = write_big_bilevel_png(tmp_path / "huge.png").read_bytes()
+    _upload(explorer, "style", "huge.png", big)
+    assert explorer.status.value.startswith("error: huge.png is too large: 9000×8000 pixels")
+    assert torch.equal(explorer.style, style)
+
+
+def test_save_writes_new_files_and_never_overwrites(tmp_path, content, style,
+                                                    transfer_extractor):
+    out = tmp_path / "outputs"
+    explorer = widgets.style_transfer_explorer(content, style, steps=2, config=RANDOM_TRANSFER,
+                                               extractor=transfer_extractor, output_dir=out,
+                                               names=("city", "wave"))
+    assert explorer.save_button.disabled
+    with pytest.raises(nh.OutputError, match="press Run first"):
+        explorer.save()
+    explorer.run_button.click()
+    assert not explorer.save_button.disabled
+    explorer.save_button.click()
+    assert explorer.status.value == f"saved {out / 'city_wave.png'}"
+    saved = nh.load_image(out / "city_wave.png")
+    assert torch.equal(saved, widgets.png_image(explorer.image.value))
+    _upload(explorer, "content", "Été à Paris!.png", _png_bytes(7, 16, 24))
+    explorer.run_button.click()
+    explorer.save_button.click()
+    explorer.save_button.click()
+    assert sorted(p.name for p in out.iterdir()) == [
+        "city_wave.png", "Été_à_Paris_wave-2.png", "Été_à_Paris_wave.png"]
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files
+
+
+def test_save_failure_is_reported_in_the_status_line(tmp_path, content, style,
+                                                     transfer_extractor):
+    (tmp_path / "outputs").write_text("a file in the way")
+    explorer = widgets.style_transfer_explorer(content, style, steps=2, config=RANDOM_TRANSFER,
+                                               extractor=transfer_extractor,
+                                               output_dir=tmp_path / "outputs")
+    explorer.run_button.click()
+    explorer.save_button.click()
+    assert explorer.status.value.startswith("error: Cannot create the folder")
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,101 @@
+"""Time each tutorial notebook as a student runs it: nbclient, top to bottom, kernel start included.
+
+    .venv/bin/python benchmarks/notebooks.py --mode quick            # NSTYLE_QUICK=1
+    .venv/bin/python benchmarks/notebooks.py --mode full --load      # while 2 busy processes run
+
+Random VGG19 weights (``NSTYLE_WEIGHTS=random``) unless ``--weights`` says otherwise: the
+pretrained ones cannot be downloaded on the development machines, and the cost of a step does
+not depend on the weights' values. ``--load`` starts one busy-looping process per core for the
+whole measurement (what a student's laptop with a browser and a video call looks like to the
+notebook). Each run appends its rows to ``benchmarks/results/notebooks.json`` and rewrites
+``notebooks.md`` from all rows: the cost tables in the notebooks' headers quote those numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((REPO / "notebooks").glob("0[0-5]_*.ipynb"))
+RESULTS = REPO / "benchmarks" / "results"
+
+
+def busy_processes(count: int) -> list[subprocess.Popen]:
+    """``count`` processes that keep one core busy each until killed."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+
+
+def time_notebook(path: Path, timeout: int) -> float:
+    """Seconds to start a kernel and run every cell of ``path`` (outputs are not saved)."""
+    notebook = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    return time.perf_counter() - start
+
+
+def write_markdown(rows: list[dict]) -> None:
+    lines = ["# Notebook run times", "",
+             "Measured by `benchmarks/notebooks.py`: nbclient, kernel start included, random "
+             "VGG19 weights, on the development machine (2-core CPU, no GPU). *Loaded*: one "
+             "busy-looping process per core ran throughout.", "",
+             "| notebook | mode | machine | seconds | date | torch | load average before |",
+             "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['notebook']} | {row['mode']} | "
+                     f"{'loaded' if row['loaded'] else 'quiet'} | {row['seconds']:.0f} | "
+                     f"{row['date']} | {row['torch']} | {row['loadavg']:.2f} |")
+    (RESULTS / "notebooks.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=("quick", "full"), required=True)
+    parser.add_argument("--load", action="store_true", help="keep every core busy meanwhile")
+    parser.add_argument("--notebooks", nargs="*", default=None,
+                        help="numbers to run, e.g. 02 04 (default: 00-05)")
+    parser.add_argument("--weights", default="random", help="NSTYLE_WEIGHTS (default random)")
+    parser.add_argument("--timeout", type=int, default=1800, help="per cell, in seconds")
+    args = parser.parse_args(argv)
+    os.environ["NSTYLE_WEIGHTS"] = args.weights
+    os.environ.pop("NSTYLE_QUICK", None)
+    if args.mode == "quick":
+        os.environ["NSTYLE_QUICK"] = "1"
+    chosen = [p for p in NOTEBOOKS if args.notebooks is None or p.name[:2] in args.notebooks]
+    import torch
+
+    store = RESULTS / "notebooks.json"
+    rows = json.loads(store.read_text()) if store.exists() else []
+    load = busy_processes(os.cpu_count() or 2) if args.load else []
+    try:
+        for path in chosen:
+            loadavg = os.getloadavg()[0]
+            seconds = time_notebook(path, args.timeout)
+            row = {"notebook": path.stem, "mode": args.mode, "loaded": args.load,
+                   "seconds": seconds, "date": date.today().isoformat(),
+                   "torch": torch.__version__, "loadavg": loadavg,
+                   "cpu": platform.processor() or platform.machine()}
+            rows.append(row)
+            print(f"{path.stem}: {args.mode} mode, {'loaded' if args.load else 'quiet'}: "
+                  f"{seconds:.0f} s", flush=True)
+            store.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+            write_markdown(rows)
+    finally:
+        for process in load:
+            process.kill()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
