@@ -24,6 +24,7 @@ The pipeline, one module per concept, each depending only on those above it:
 ``session``       what a notebook runs with (device, weights, precision, quick mode)
 ``lessons``       each notebook's sizes and step counts (its cost table states them)
 ``display``       matplotlib figures (compute nothing, return figures)
+``movie``         the optimisation as an animated GIF (snapshots → frames), written whole
 ``widgets``       ipywidgets built from pure render functions
 ``marks``         partial credit of a graded cell, and the short CheckFailed message
 ``checks``        assignment checks: a student's function against the reference
