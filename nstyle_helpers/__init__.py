@@ -13,7 +13,7 @@ The pipeline, one module per concept, each depending only on those above it:
 ``features``      VGG19 layer names and the frozen, truncated feature extractor
 ``winograd``      3×3 convolutions with Winograd's algorithm on a CPU (NNPACK)
 ``acceleration``  the extractor in bfloat16 / channels_last on a GPU, Winograd on a CPU
-``losses``        the article's losses as pure functions
+``losses``        the paper's losses as pure functions
 ``objective``     features + losses + weights → named loss terms for a batch
 ``optimize``      one Adam / L-BFGS loop with history, snapshots, progress bar
 ``defaults``      default settings for torchvision's weights, and their derivation

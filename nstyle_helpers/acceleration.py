@@ -56,7 +56,7 @@ from torch import nn
 
 from .environment import PRECISION_ENV, precision_setting
 from .errors import SettingsError
-from .features import VGG19Features
+from .features import FeatureExtractor, VGG19Features
 from .winograd import nnpack_available, winograd_layers, winograd_wanted, with_winograd
 
 __all__ = ["PRECISIONS", "PRECISION_ENV", "AcceleratedFeatures", "accelerate",
@@ -157,7 +157,7 @@ class AcceleratedFeatures(nn.Module):
         network = with_winograd(extractor) if winograd else extractor
         self._run = torch.compile(network) if compile else network
 
-    # The parts of VGG19Features' interface that Objective, transfer and the CLI read.
+    # The FeatureExtractor interface (nstyle_helpers.features), from the wrapped extractor.
     @property
     def layers(self) -> tuple[str, ...]:
         return self.extractor.layers
@@ -181,13 +181,6 @@ class AcceleratedFeatures(nn.Module):
     def validate_size(self, height: int, width: int) -> None:
         self.extractor.validate_size(height, width)
 
-    def __getattr__(self, name: str):
-        # Anything else (``body``, ``mean``, ...) is the wrapped extractor's.
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(self._modules["extractor"], name)
-
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"expected images of shape (N, 3, H, W), got {tuple(images.shape)}.")
@@ -210,7 +203,7 @@ class AcceleratedFeatures(nn.Module):
 def accelerate(extractor: VGG19Features, device: torch.device | str | None = None, *,
                precision: str | None = None, channels_last: bool | None = None,
                winograd: bool | None = None,
-               compile: bool = False) -> VGG19Features | AcceleratedFeatures:
+               compile: bool = False) -> FeatureExtractor:
     """The fast settings for ``device``: the project's default way to run the extractor.
 
     ``precision=None`` reads ``$NSTYLE_PRECISION`` (default ``"auto"``: bfloat16 on a recent

@@ -3,7 +3,7 @@ r"""Checks for the assignment notebooks: run a student's function, compare it, e
 Each ``check_*`` function runs a student's function on small seeded inputs, compares the
 result with the reference implementation (:mod:`nstyle_helpers.losses`, or the small
 references below for the exercises that are not losses) and either prints one line
-(``✓ gram_matrix matches the article's formula ...``) or raises :class:`CheckFailed`. That is
+(``✓ gram_matrix matches the paper's formula ...``) or raises :class:`CheckFailed`. That is
 an :class:`AssertionError`, so a failing check fails its notebook cell for the student, for
 nbgrader's autograder and for nbval alike.
 
@@ -511,7 +511,7 @@ def check_content_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
             (2 * expected, "your content loss is twice the reference: did you forget the ½ "
                            "in ½ Σ (F − P)²?"),
             (2 * expected / numel, "your content loss looks like F.mse_loss, the mean squared "
-                                   "error (as in the PyTorch tutorial). The article's loss is "
+                                   "error (as in the PyTorch tutorial). The paper's loss is "
                                    "½ Σ (F − P)²: a sum with a ½, not a mean."),
             (expected / numel, f"your content loss is divided by the {numel} entries of F: "
                                "use the sum, not the mean (keep the ½)."),
@@ -522,7 +522,7 @@ def check_content_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                                                     "differences: ½ Σ (F − P)²."),
             (torch.nn.functional.mse_loss(f, p),
              "you used F.mse_loss, which gives one number for the whole batch: the mean of "
-             "the squared errors over every image and entry. The article's content loss is "
+             "the squared errors over every image and entry. The paper's content loss is "
              "½ Σ (F − P)², a sum with a ½, one per image: shape (N,)."),
             (0.5 * torch.nn.functional.mse_loss(f, p), _mean_over_batch_message("content loss")),
         ]
@@ -534,7 +534,7 @@ def check_content_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                           losses.content_loss, mistakes, ("features",), large,
                           "Use whole-tensor operations: 0.5 * (features - target_features)"
                           ".pow(2).flatten(1).sum(dim=1).")
-    part.passed("content_loss matches the article's formula ½ Σ (F − P)² (values, shape, "
+    part.passed("content_loss matches the paper's formula ½ Σ (F − P)² (values, shape, "
                 "gradient; inputs untouched; vectorised)")
 
 
@@ -573,16 +573,16 @@ def check_gram_matrix(fn: Callable[[torch.Tensor], torch.Tensor],
         expected = losses.gram_matrix(f)
         _compare(name, out, expected, [
             (expected / (c * m), f"your Gram matrix looks divided by N_l·M_l = {c}·{m} (the "
-                                 "PyTorch tutorial's normalisation); the article's formula is "
+                                 "PyTorch tutorial's normalisation); the paper's formula is "
                                  "the unnormalised dot product, and the normalisation "
                                  "1/(4 N_l² M_l²) belongs in the style loss."),
             (expected / m, f"your Gram matrix looks divided by M_l = {m}, the number of "
-                           "positions; the article's formula is the unnormalised dot product, "
+                           "positions; the paper's formula is the unnormalised dot product, "
                            "the normalisation belongs in the style loss."),
             (expected / c, f"your Gram matrix looks divided by N_l = {c}, the number of maps; "
-                           "the article's formula is the unnormalised dot product."),
+                           "the paper's formula is the unnormalised dot product."),
             (expected / (n * c * m), "your Gram matrix is divided by the number of entries of "
-                                     "the whole batch; the article's formula is the "
+                                     "the whole batch; the paper's formula is the "
                                      "unnormalised dot product."),
             (2 * expected, "your Gram matrix is twice the reference: each entry is one dot "
                            "product ⟨F_i, F_j⟩, counted once."),
@@ -594,7 +594,7 @@ def check_gram_matrix(fn: Callable[[torch.Tensor], torch.Tensor],
                           (_shape_text(f.shape), _shape_text((n, 2 * c, 2 * h, 2 * w))),
                           "One matrix product gives every dot product at once: "
                           "flat @ flat.transpose(1, 2) (or torch.bmm, or torch.einsum).")
-    part.passed("gram_matrix matches the article's formula G = F Fᵀ (values, shape, gradient; "
+    part.passed("gram_matrix matches the paper's formula G = F Fᵀ (values, shape, gradient; "
                 "inputs untouched; vectorised)")
 
 
@@ -642,7 +642,7 @@ def check_style_loss(fn: Callable[..., torch.Tensor], marks: Marks | None = None
                           ("gram",), (large_g, large_a, 4 * m, weight),
                           "Use whole-tensor operations: weight / (4 * n**2 * m**2) * "
                           "(gram - target_gram).pow(2).flatten(1).sum(dim=1).")
-    part.passed("style_layer_loss matches the article's formula w/(4 N² M²) Σ (G − A)² "
+    part.passed("style_layer_loss matches the paper's formula w/(4 N² M²) Σ (G − A)² "
                 "(values, shape, gradient; inputs untouched; vectorised)")
 
 

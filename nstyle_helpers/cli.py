@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "--style-blend or placed by --mask")
     transfer.add_argument("--content-weight", type=_weight("the content weight"),
                           help="alpha (default: the PyTorch tutorial's weight converted to the "
-                               "article's formulas, see nstyle_helpers/defaults.py)")
+                               "paper's formulas, see nstyle_helpers/defaults.py)")
     transfer.add_argument("--style-weight", type=_weight("the style weight"),
                           help="beta (default: likewise)")
     transfer.add_argument("--tv-weight", type=_weight("the total-variation weight"), default=0.0,

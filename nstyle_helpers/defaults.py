@@ -8,7 +8,7 @@ ImageNet mean/std, so its activations have other scales; the content loss grows 
 square and the style loss with their fourth power. The paper's ratio therefore means nothing
 for these weights (docs/DESIGN.md §3). We start instead from a setting known to work with
 torchvision's weights, the PyTorch tutorial ("Neural Transfer Using PyTorch"), and convert its
-normalisations *exactly* into the article's formulas.
+normalisations *exactly* into the paper's formulas.
 
 The conversion
 --------------
@@ -121,7 +121,7 @@ class LossWeights:
 
 def tutorial_equivalent_weights(content_maps: int, content_positions: int,
                                 style_maps: Mapping[str, int]) -> LossWeights:
-    """The PyTorch tutorial's weights, converted exactly to the article's formulas.
+    """The PyTorch tutorial's weights, converted exactly to the paper's formulas.
 
     Args:
         content_maps: N_c, the number of feature maps of the content layer.

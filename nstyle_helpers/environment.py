@@ -59,7 +59,7 @@ def device_setting() -> str:
 
 
 def quick_setting() -> bool:
-    """True when ``$NSTYLE_QUICK`` is set to anything but ``""``, ``0``, ``false``, ``no``, ``off``."""
+    """True when ``$NSTYLE_QUICK`` is set, except to ``""``, ``0``, ``false``, ``no``, ``off``."""
     return _switch(QUICK_ENV)
 
 

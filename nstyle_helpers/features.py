@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 from pathlib import Path
 
 import torch
@@ -39,6 +40,7 @@ __all__ = [
     "min_image_side",
     "validate_image_size",
     "VGG19Features",
+    "FeatureExtractor",
 ]
 
 # (block, number of convolutions) for VGG19 ("configuration E"), each block ends in a pool.
@@ -248,3 +250,30 @@ class VGG19Features(nn.Module):
         source = self.weights_source if isinstance(self.weights_source, str) else Path(
             self.weights_source).name
         return f"layers={list(self.layers)}, pooling={self.pooling!r}, weights={source!r}"
+
+
+class FeatureExtractor(Protocol):
+    """What the rest of the package needs of a feature extractor.
+
+    :class:`VGG19Features` is one; :class:`~nstyle_helpers.acceleration.AcceleratedFeatures`
+    (the same network in bfloat16, channels_last or with Winograd convolutions) is the other.
+    :func:`~nstyle_helpers.transfer.build_extractor` returns either.
+    """
+
+    layers: tuple[str, ...]  #: the layers it returns, by name
+    pooling: str  #: "max" or "avg"
+
+    @property
+    def weights_source(self) -> str | Path: ...  # "imagenet", "random" or a file
+
+    @property
+    def uses_random_weights(self) -> bool: ...
+
+    @property
+    def min_side(self) -> int: ...  # the smallest image side its deepest layer needs
+
+    def validate_size(self, height: int, width: int) -> None: ...
+
+    def parameters(self): ...  # its (frozen) weights, as nn.Module's
+
+    def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]: ...  # (N, 3, H, W) →

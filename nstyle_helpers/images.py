@@ -2,8 +2,8 @@
 
 Convention for the whole package: an image batch is a float tensor of shape (N, 3, H, W)
 holding RGB values in [0, 1]. A grey image is a 2-D map x_ij of intensities; a colour image
-is three such maps x_ijk, one each for red, green and blue (docs/DESIGN.md §1). The article counts
-intensities 0..255; we divide by 255 because that is what torchvision's VGG19 expects.
+is three such maps x_ijk, one each for red, green and blue (docs/DESIGN.md §1). The blog post
+counts intensities 0..255; we divide by 255 because that is what torchvision's VGG19 expects.
 """
 
 from __future__ import annotations
@@ -376,8 +376,8 @@ def white_noise(height: int, width: int, *, batch: int = 1, seed: int | None = N
     """White noise as the blog post defines it: an (N, 3, H, W) tensor in [0, 1].
 
     Every pixel is drawn independently from a normal distribution centred at 0.5 (the
-    article's 255/2) and *truncated* to [0, 1]: values outside are redrawn, not clipped, so
-    there is no pile-up of pure black and white pixels. The article gives no spread; we use
+    blog post's 255/2) and *truncated* to [0, 1]: values outside are redrawn, not clipped, so
+    there is no pile-up of pure black and white pixels. The blog post gives no spread; we use
     ``std=0.25`` (64 in 0..255 units), wide enough to look like noise, narrow enough that
     few draws are rejected.
 

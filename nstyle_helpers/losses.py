@@ -1,4 +1,4 @@
-r"""The losses of the article, as pure functions of tensors.
+r"""The losses of the paper, as pure functions of tensors.
 
 Each function takes a batch and returns one value per image, shape (N,), so that N images
 can be optimised in one run, each with its own target; sum the result for a scalar loss.
@@ -48,7 +48,7 @@ def content_loss(features: torch.Tensor, target_features: torch.Tensor) -> torch
         target_features: (N, C, H, W) or (1, C, H, W) P^l, the content image's features.
 
     Returns:
-        (N,) one loss per image (the ½ and the plain sum, as in the article; no mean).
+        (N,) one loss per image (the ½ and the plain sum, as in the paper; no mean).
 
     Example:
         >>> content_loss(torch.full((1, 2, 1, 1), 3.0), torch.ones(1, 2, 1, 1))
@@ -60,7 +60,7 @@ def content_loss(features: torch.Tensor, target_features: torch.Tensor) -> torch
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     r"""Gram matrix :math:`G^l_{ij} = \sum_k F^l_{ik} F^l_{jk}`, unnormalised.
 
-    The inner product of the flattened feature maps i and j. The article does not divide
+    The inner product of the flattened feature maps i and j. The paper does not divide
     by N_l or M_l here; its normalisation lives in :func:`style_layer_loss`.
 
     Args:
@@ -112,7 +112,7 @@ def style_layer_loss(gram: torch.Tensor, target_gram: torch.Tensor, num_position
         weight: w_l, a number or an (N,) tensor (one weight per image).
 
     Returns:
-        (N,) one loss per image. The style loss of the article is the sum of E_l over the
+        (N,) one loss per image. The style loss of the paper is the sum of E_l over the
         style layers λ: :math:`L_{style} = \sum_{l \in \lambda} E_l`.
 
     Example:

@@ -35,7 +35,7 @@ position*, and weighted by its share of the image,
 Why: dividing by S_r makes each region match its style's statistics whatever its size (a
 small region still gets its style's texture, not a faint copy); weighting by S_r / M_l makes
 every position of the image count equally, as in the unmasked loss. For one all-ones mask,
-S = M_l and E^l is the article's :math:`w_l \frac{1}{4 N_l^2 M_l^2} \sum (G - A)^2` exactly
+S = M_l and E^l is the paper's :math:`w_l \frac{1}{4 N_l^2 M_l^2} \sum (G - A)^2` exactly
 (the code computes it so that the result is bit-for-bit that of the unmasked objective).
 The style images themselves are not masked (each region takes the whole of its style image);
 pixels outside every mask get no style loss, only content.

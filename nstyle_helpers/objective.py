@@ -1,4 +1,4 @@
-r"""The objective: VGG19 features + the article's losses + weights → named loss terms.
+r"""The objective: VGG19 features + the paper's losses + weights → named loss terms.
 
 :class:`Objective` is called on a batch of N generated images (N, 3, H, W) and returns
 ``{"content": (N,), "style": (N,), "tv": (N,), "pixel": (N,), "total": (N,)}`` (only the terms
@@ -115,7 +115,7 @@ class Objective:
         content_weight: α.  style_weight: β.  tv_weight: weight of :func:`total_variation`.
         pixel_target: (1 or N, 3, H, W) z for the pixel loss Σ(x − z)² (weight 1).
 
-    Departure from the article: E_l assumes the style image a and the generated image x
+    Departure from the paper: E_l assumes the style image a and the generated image x
     have the same size. When they differ, the Gram matrix A^l (a sum over M_l(a) positions)
     is rescaled by M_l(x) / M_l(a), so that G^l and A^l measure the same thing; for equal
     sizes this changes nothing.

@@ -45,14 +45,14 @@ from .acceleration import accelerate
 from .color import PRESERVE_COLOR, combine_luminance, grey_as_rgb, luminance, \
     match_color_histogram, match_luminance
 from .defaults import CPU_STEPS, LossWeights, tutorial_equivalent_weights
-from .features import CONTENT_LAYER, STYLE_LAYERS, VGG19Features, validate_layer_names, \
-    feature_shape
+from .features import CONTENT_LAYER, STYLE_LAYERS, FeatureExtractor, VGG19Features, \
+    feature_shape, validate_layer_names
 from .errors import MaskError, SettingsError
 from .images import resize, white_noise
-from .multiscale import MultiScaleResult, validate_scale_steps, validate_scales, coarse_to_fine, \
-    stage_sizes
-from .multistyle import MultiStyleObjective, validate_blend, validate_masks, validate_style_scale, \
-    resize_masks, scale_style
+from .multiscale import MultiScaleResult, coarse_to_fine, stage_sizes, validate_scale_steps, \
+    validate_scales
+from .multistyle import MultiStyleObjective, resize_masks, scale_style, validate_blend, \
+    validate_masks, validate_style_scale
 from .objective import Objective
 from .optimize import OptimizationResult, Progress, optimize
 from .validation import (extractor_dtype, validate_image, validate_learning_rate,
@@ -97,7 +97,7 @@ class TransferConfig(RunConfig):
     """A style-transfer run: L = α L_content + β L_style (+ total variation).
 
     ``content_weight`` (α), ``style_weight`` (β): ``None`` takes the PyTorch tutorial's
-    setting converted exactly to the article's formulas (:mod:`nstyle_helpers.defaults`);
+    setting converted exactly to the paper's formulas (:mod:`nstyle_helpers.defaults`);
     the style layers' weights w_l are converted the same way. ``init`` is ``"content"``
     (start from the content image) or ``"noise"`` (white noise, as in the paper).
     """
@@ -130,8 +130,10 @@ Callback = Callable[[Progress], bool | None]
 
 def build_extractor(layers: Sequence[str], config: RunConfig, device: torch.device,
                     *, progress: bool = True, size: tuple[int, int] | None = None,
-                    batch: int = 1) -> VGG19Features:
-    """A :class:`VGG19Features` for ``layers`` with the config's weights and pooling.
+                    batch: int = 1) -> FeatureExtractor:
+    """A feature extractor for ``layers`` with the config's weights and pooling: a
+    :class:`VGG19Features`, or an :class:`~nstyle_helpers.acceleration.AcceleratedFeatures`
+    wrapping one (both are :class:`~nstyle_helpers.features.FeatureExtractor`).
 
     With ``size`` (H, W), first refuse a run of ``batch`` such images that cannot fit in
     ``device``'s free memory (:func:`~nstyle_helpers.validation.validate_memory`), before
@@ -184,7 +186,7 @@ def style_transfer(content: torch.Tensor,
                    preserve_color: str = "none",
                    scales: Sequence[int] | None = None,
                    scale_steps: int | Sequence[int] | None = None,
-                   extractor: VGG19Features | None = None, init: torch.Tensor | None = None,
+                   extractor: FeatureExtractor | None = None, init: torch.Tensor | None = None,
                    progress: bool = True, snapshot_every: int = 0,
                    callback: Callback | None = None) -> MultiScaleResult:
     """Paint ``style`` onto ``content``: one image per config, optimised in one batch.
@@ -345,7 +347,7 @@ def _objective(extractor, configs: list[TransferConfig], content, styles, style_
 
 def reconstruct_content(image: torch.Tensor, layers: Sequence[str],
                         config: RunConfig = RunConfig(), *,
-                        extractor: VGG19Features | None = None, progress: bool = True,
+                        extractor: FeatureExtractor | None = None, progress: bool = True,
                         snapshot_every: int = 0,
                         callback: Callback | None = None) -> OptimizationResult:
     """Reconstruct ``image`` from white noise, one layer per batch item (paper Fig. 1, bottom).
@@ -375,7 +377,7 @@ def reconstruct_content(image: torch.Tensor, layers: Sequence[str],
 def reconstruct_style(image: torch.Tensor, layer_sets: Sequence[Sequence[str]],
                       config: RunConfig = RunConfig(), *, size: tuple[int, int] | None = None,
                       layer_weights: Sequence[dict[str, float]] | None = None,
-                      extractor: VGG19Features | None = None, progress: bool = True,
+                      extractor: FeatureExtractor | None = None, progress: bool = True,
                       snapshot_every: int = 0,
                       callback: Callback | None = None) -> OptimizationResult:
     """Synthesise the texture of ``image`` from white noise, one layer set per batch item.

@@ -1,4 +1,4 @@
-"""The loss functions against the article's formulas.
+"""The loss functions against the paper's formulas.
 
 Four kinds of check: small examples worked out by hand (in the comments); equality, to
 float64 precision, with deliberately naive references written straight from the formulas
@@ -33,7 +33,7 @@ def rand(*shape, seed=0):
 
 
 # ---------------------------------------------------------------------------------------------
-# Naive references, written from the article's formulas with explicit loops over the indices.
+# Naive references, written from the paper's formulas with explicit loops over the indices.
 # ---------------------------------------------------------------------------------------------
 
 def ref_pixel(y, z):
@@ -336,7 +336,7 @@ def test_per_image_weight_tensor():
 
 
 # ---------------------------------------------------------------------------------------------
-# (e) Analytic gradients (the article's equations).
+# (e) Analytic gradients (the paper's equations).
 # ---------------------------------------------------------------------------------------------
 
 def test_pixel_loss_gradient_is_2_y_minus_z():

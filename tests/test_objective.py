@@ -68,7 +68,7 @@ def test_terms_present_and_sum_to_total(vgg):
         assert value.shape == (2,)
     assert_close(terms["total"], terms["content"] + terms["style"] + terms["tv"] + terms["pixel"],
                  **EXACT)
-    # Each term against the article's formulas, from the raw features.
+    # Each term against the paper's formulas, from the raw features.
     fx, fp, fa = vgg(x), vgg(p), vgg(a)
     content = 2.0 * (0.7 * content_loss(fx["relu1_2"], fp["relu1_2"])
                      + 0.3 * content_loss(fx["relu2_1"], fp["relu2_1"]))
@@ -149,7 +149,7 @@ def test_per_image_content_targets(vgg):
 
 
 def test_style_image_same_size_is_plain_formula(vgg):
-    # Same size: the M(x)/M(a) rescaling is 1, E_l is the article's formula with A = Gram(a).
+    # Same size: the M(x)/M(a) rescaling is 1, E_l is the paper's formula with A = Gram(a).
     x, a = image(2, seed=15), image(1, seed=16)
     style = Objective(vgg, style_image=a, style_layers={"relu2_1": 1.0})(x)["style"]
     fx, fa = vgg(x)["relu2_1"], vgg(a)["relu2_1"]

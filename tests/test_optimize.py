@@ -346,7 +346,7 @@ def test_invalid_settings_fail_before_any_evaluation():
 
 
 def test_default_learning_rates():
-    # Adam's 0.02 in [0, 1] units is 5.1 in 0..255 units: the article's "about 1-5".
+    # Adam's 0.02 in [0, 1] units is 5.1 in 0..255 units: the blog post's "about 1-5".
     assert DEFAULT_LR["lbfgs"] == 1.0
     assert DEFAULT_LR["adam"] * 255 == pytest.approx(5, abs=0.2)
 

@@ -84,7 +84,7 @@ def test_configs_differing_in_weights_run_as_one_batch(vgg, small):
     assert 0.0 <= result.image.min() and result.image.max() <= 1.0
     style0 = result.history["style"][0]
     assert_close(style0 / style0[0], torch.tensor(betas), rtol=1e-5, atol=0)
-    # ... and E_l is the article's, with the tutorial-converted w_l (β given explicitly).
+    # ... and E_l is the paper's, with the tutorial-converted w_l (β given explicitly).
     f_c, f_s = vgg(content), vgg(style)
     w = tutorial_equivalent_weights(1, 1, {"relu1_1": 64, "relu2_1": 128}).layer_weights
     expected = sum(style_layer_loss(gram_matrix(f_c[l]),
