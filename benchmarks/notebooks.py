@@ -8,7 +8,8 @@ pretrained ones cannot be downloaded on the development machines, and the cost o
 not depend on the weights' values. ``--load`` starts one busy-looping process per core for the
 whole measurement (what a student's laptop with a browser and a video call looks like to the
 notebook). Each run appends its rows to ``benchmarks/results/notebooks.json`` and rewrites
-``notebooks.md`` from all rows: the cost tables in the notebooks' headers quote those numbers.
+``notebooks.md`` from all rows. ``--update-headers`` (alone) writes the latest measurement of
+each notebook, mode and load into the time columns of its header's cost table.
 """
 
 from __future__ import annotations
@@ -59,15 +60,53 @@ def write_markdown(rows: list[dict]) -> None:
     (RESULTS / "notebooks.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def update_headers(rows: list[dict]) -> None:
+    """Put the latest time of each (notebook, mode, load) into its header's cost table: the
+    CPU row takes full mode, the quick-mode row quick mode; columns "time, quiet machine"
+    and "time, both cores busy"."""
+    latest = {(r["notebook"], r["mode"], r["loaded"]): r["seconds"] for r in rows}
+    for path in NOTEBOOKS:
+        notebook = nbformat.read(path, as_version=4)
+        header = notebook.cells[0]
+        lines = header.source.split("\n")
+        columns = next(line for line in lines if line.startswith("| where")).split("|")
+        quiet, busy = columns.index(" time, quiet machine "), columns.index(" time, both cores busy ")
+        for i, line in enumerate(lines):
+            mode = ("full" if line.startswith("| CPU") else
+                    "quick" if line.startswith("| quick mode") else None)
+            if mode is None:
+                continue
+            cells = line.split("|")
+            for column, loaded in ((quiet, False), (busy, True)):
+                seconds = latest.get((path.stem, mode, loaded))
+                if seconds is not None:
+                    cells[column] = f" {_minutes(seconds)} "
+            lines[i] = "|".join(cells)
+        header.source = "\n".join(lines)
+        nbformat.write(notebook, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=("quick", "full"), required=True)
+    parser.add_argument("--mode", choices=("quick", "full"))
+    parser.add_argument("--update-headers", action="store_true",
+                        help="write the stored times into the notebooks' cost tables")
     parser.add_argument("--load", action="store_true", help="keep every core busy meanwhile")
     parser.add_argument("--notebooks", nargs="*", default=None,
                         help="numbers to run, e.g. 02 04 (default: 00-05)")
     parser.add_argument("--weights", default="random", help="NSTYLE_WEIGHTS (default random)")
     parser.add_argument("--timeout", type=int, default=1800, help="per cell, in seconds")
     args = parser.parse_args(argv)
+    store = RESULTS / "notebooks.json"
+    if args.update_headers:
+        update_headers(json.loads(store.read_text()))
+        return 0
+    if args.mode is None:
+        parser.error("give --mode quick or --mode full (or --update-headers)")
     os.environ["NSTYLE_WEIGHTS"] = args.weights
     os.environ.pop("NSTYLE_QUICK", None)
     if args.mode == "quick":
@@ -75,7 +114,6 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [p for p in NOTEBOOKS if args.notebooks is None or p.name[:2] in args.notebooks]
     import torch
 
-    store = RESULTS / "notebooks.json"
     rows = json.loads(store.read_text()) if store.exists() else []
     load = busy_processes(os.cpu_count() or 2) if args.load else []
     try:
