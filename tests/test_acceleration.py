@@ -135,7 +135,8 @@ def test_wrapper_exposes_the_extractor_interface(vgg):
     assert fast.uses_random_weights
     assert fast.weights_source == vgg.weights_source
     assert fast.min_side == vgg.min_side
-    assert fast.body is vgg.body  # anything else falls through to the extractor
+    assert fast.extractor.body is vgg.body  # the wrapped network, shared
+    assert not hasattr(fast, "body")  # only the FeatureExtractor interface, no forwarding
     with pytest.raises(ImageTooSmallError):
         fast.validate_size(8, 8)
     with pytest.raises(ImageTooSmallError):
