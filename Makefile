@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test test-fast test-browser lab assignments clean benchmark
+.PHONY: setup run test test-fast test-browser lab assignments clean benchmark benchmark-quick
 
 # pip resolves a matching torch/torchvision pair from requirements.txt (see the comment there).
 $(STAMP): requirements.txt constraints.txt pyproject.toml
@@ -36,10 +36,17 @@ test-browser: $(STAMP)
 assignments: $(STAMP)
 	$(PY) -m nstyle_helpers.assignments build
 
-## Time the project's path against the usual tutorial code (about 11 minutes on a 2-core CPU; not
-## part of `make test`): writes benchmarks/results/<device>.json and .md.
+## Time to quality against the PyTorch tutorial's own algorithm (benchmarks/peer.py: 2 and 1
+## threads, both layer sets, 256 and 384 px, 3 repetitions: hours on a 2-core CPU), then one
+## evaluation, batched sweeps and the GPU targets (benchmarks/run.py). Not part of `make test`;
+## writes benchmarks/results/peer-cpu.md and <device>.md.
 benchmark: $(STAMP)
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/peer.py
+	$(PY) benchmarks/run.py --threads 2
+
+## The peer comparison for both layer sets and both thread counts at 256 px, one repetition.
+benchmark-quick: $(STAMP)
+	$(PY) benchmarks/peer.py --sizes 256 --reps 1
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

@@ -1,14 +1,14 @@
-"""Benchmark: the project's style-transfer path against the usual tutorial code, in one run.
+"""Benchmark: one loss evaluation, batched sweeps and the GPU, against the PyTorch tutorial.
 
-Run it with ``make benchmark`` (= ``.venv/bin/python benchmarks/run.py``); ``--help`` lists the
-options. It times, on the same device, images, weights, sizes and loss definitions:
+Run it with ``make benchmark`` (after :mod:`peer`, the time-to-quality comparison with the
+tutorial; ``.venv/bin/python benchmarks/run.py --help`` lists the options). It times, on the
+same device, images, weights, sizes and loss function (the paper's layers):
 
-1. one loss evaluation (forward + backward to the image): the baseline
-   (:mod:`baseline`: the whole VGG19 with loss modules, the way most tutorials write it)
-   against the project's default path, and the project's optional fast settings;
-2. time to quality: the wall time the project's default path (``style_transfer``, L-BFGS,
-   from the content image) needs to reach the total loss the baseline reaches after 300
-   L-BFGS evaluations;
+1. one loss evaluation (forward + backward to the image): the PyTorch tutorial's model
+   (:mod:`tutorial`: cut after its last loss module, weights trainable as published; frozen;
+   and not cut, the whole VGG19 to pool5 as many copies of it run) against the project's
+   default path and its optional fast settings;
+2. (time to quality is :mod:`peer`'s, in ``peer-cpu.md``);
 3. batched sweeps: the five content reconstructions of Fig. 1 and a 3×3 α/β grid run as one
    batch against one run per item;
 4. on a GPU only: achieved TFLOP/s of forward + backward against the measured peak of a large
@@ -42,7 +42,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO))
 
-from baseline import baseline_lbfgs, build_baseline  # noqa: E402
+from tutorial import build_tutorial_model  # noqa: E402
 
 import nstyle_helpers as ns  # noqa: E402
 from nstyle_helpers.acceleration import (AcceleratedFeatures, accelerate,  # noqa: E402
@@ -57,6 +57,8 @@ from nstyle_helpers.transfer import (RunConfig, TransferConfig, build_extractor,
 LAYERS = [CONTENT_LAYER, *STYLE_LAYERS]
 #: Winograd convolutions through NNPACK, opt-in on a CPU (the default runs PyTorch's own).
 WINOGRAD = "project, Winograd convolutions (opt-in, NSTYLE_WINOGRAD=1)"
+#: The per-evaluation baseline: the PyTorch tutorial's model as published.
+BASELINE = "PyTorch tutorial (published: cut, weights trainable)"
 
 
 # --------------------------------------------------------------------------------------------
@@ -102,11 +104,13 @@ def load_pair(size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     return content.to(device), style.to(device)
 
 
-def make_baseline(state, content, style, param_grads=True):
-    d = transfer_loss_weights(*content.shape[-2:])
-    return build_baseline(state, content, style, content_layer=CONTENT_LAYER,
-                          style_weights=d.layer_weights, alpha=d.content_weight,
-                          beta=d.style_weight, param_grads=param_grads)
+def make_baseline(state, content, style, *, frozen=False, cut=True):
+    """The tutorial's model with the paper's layers; its weights are the project's defaults
+    (:func:`~nstyle_helpers.transfer.transfer_loss_weights` converts them exactly)."""
+    model = build_tutorial_model(state, content, style, content_layer=CONTENT_LAYER,
+                                 style_layers=STYLE_LAYERS, cut=cut)
+    model.model.requires_grad_(not frozen)
+    return model
 
 
 def make_objective(extractor, content, style):
@@ -157,15 +161,18 @@ def per_evaluation(args, device, state, report):
                 variants["project, default + torch.compile"] = AcceleratedFeatures(
                     plain, precision=resolve_precision("auto", device),
                     channels_last=True, compile=True)
-        baseline = make_baseline(state, content, style)
-        frozen = make_baseline(state, content, style, param_grads=False)
+        baselines = {BASELINE: make_baseline(state, content, style),
+                     "PyTorch tutorial, frozen weights": make_baseline(state, content, style,
+                                                                       frozen=True),
+                     "whole VGG19 to pool5 (tutorial copies without the cut)":
+                         make_baseline(state, content, style, cut=False)}
         objectives = {name: make_objective(ext, content, style) for name, ext in variants.items()}
 
         def base_eval(model):
             def run():
                 image = content.clone().requires_grad_(True)
-                model.zero_grad(set_to_none=True)
-                model(image)
+                model.model.zero_grad(set_to_none=True)
+                model.model(image)
                 model.loss().backward()
             return run
 
@@ -177,91 +184,25 @@ def per_evaluation(args, device, state, report):
 
         # Same function on both sides: the losses at the start must agree.
         with torch.no_grad():
-            baseline(content)
-            base_start = float(baseline.loss())
+            baselines[BASELINE].model(content)
+            base_start = float(baselines[BASELINE].loss())
             proj_start = float(objectives["project (default path)"](content)["total"])
-        fns = {"baseline": base_eval(baseline), "baseline, frozen weights": base_eval(frozen)}
+        fns = {name: base_eval(model) for name, model in baselines.items()}
         fns.update({name: project_eval(obj) for name, obj in objectives.items()})
         medians = interleaved(fns, args.reps, device)
         h, w = content.shape[-2:]
         for name, seconds in medians.items():
             row = {"size": f"{w}x{h}", "variant": name, "seconds": seconds,
-                   "speedup_vs_baseline": medians["baseline"] / seconds}
+                   "speedup_vs_baseline": medians[BASELINE] / seconds}
             if device.type == "cuda" and name.startswith("project"):
                 row["tflops"] = conv_flops(h, w) / seconds / 1e12
             rows.append(row)
-        print(f"  {w}x{h}: start loss baseline {base_start:.6g}, project {proj_start:.6g}")
+        print(f"  {w}x{h}: start loss tutorial {base_start:.6g}, project {proj_start:.6g}")
         for row in rows[-len(medians):]:
-            print(f"    {row['variant']:<42} {row['seconds'] * 1000:9.1f} ms   "
+            print(f"    {row['variant']:<55} {row['seconds'] * 1000:9.1f} ms   "
                   f"×{row['speedup_vs_baseline']:.2f}")
-        del baseline, frozen, objectives
+        del baselines, objectives
     report["per_evaluation"] = rows
-
-
-# --------------------------------------------------------------------------------------------
-# 2. Time to quality
-
-
-def time_to_quality(args, device, state, report):
-    size = args.ttq_size or (512 if device.type == "cuda" else 256)
-    content, style = load_pair(size, device)
-    h, w = content.shape[-2:]
-    print(f"  {w}x{h}, baseline: {args.ttq_evals} L-BFGS evaluations (max_iter=20 per step)")
-    reference = make_objective(VGG19Features(LAYERS, weights=args.weights, progress=False)
-                               .to(device), content, style)
-
-    def baseline_run():
-        model = make_baseline(state, content, style)
-        return baseline_lbfgs(model, content, args.ttq_evals)
-
-    sync(device)
-    start = time.perf_counter()
-    image, losses = baseline_run()
-    sync(device)
-    base_seconds = time.perf_counter() - start
-    with torch.no_grad():
-        final = float(reference(image)["total"])
-        start_loss = float(reference(content)["total"])
-    # The target is the *lowest* loss of the baseline's evaluations (each at a clamped, valid
-    # image), not its last: projected L-BFGS with lr 1 does not always go down, and the
-    # lowest is the stricter target for the project.
-    target = min(float(losses.min()), final)
-    print(f"    baseline: {base_seconds:.1f} s, loss {start_loss:.4g} -> lowest {target:.4g} "
-          f"(final image {final:.4g})")
-    rows = [{"variant": "baseline", "seconds": base_seconds, "evaluations": args.ttq_evals,
-             "final_loss": target, "final_image_loss": final, "reached": True}]
-    cap = args.ttq_cap * base_seconds
-    variants = {"project (default path)": {}}
-    if device.type == "cpu":
-        variants[WINOGRAD] = {"NSTYLE_WINOGRAD": "1"}
-        variants["project, bfloat16 autocast (opt-in)"] = {"NSTYLE_PRECISION": "bfloat16"}
-    for name, environment in variants.items():
-        os.environ.update(environment)
-        clock = {}
-
-        def reached(progress):
-            # Stop at the first step whose loss is at or below the baseline's final loss.
-            return (float(progress.losses["total"].sum()) <= target
-                    or time.perf_counter() - clock["start"] > cap)
-
-        sync(device)
-        clock["start"] = time.perf_counter()
-        config = TransferConfig(steps=100_000, weights=args.weights)
-        result = style_transfer(content, style, config, progress=False, callback=reached)
-        sync(device)
-        seconds = time.perf_counter() - clock["start"]
-        for variable in environment:
-            os.environ.pop(variable)
-        with torch.no_grad():
-            final = float(reference(result.image)["total"])
-        ok = final <= target * (1 + 1e-3)
-        rows.append({"variant": name, "seconds": seconds, "evaluations": result.evaluations,
-                     "final_loss": final, "reached": ok,
-                     "speedup_vs_baseline": base_seconds / seconds})
-        print(f"    {name}: {seconds:.1f} s, {result.evaluations} evaluations, final loss "
-              f"{final:.4g} ({'reached' if ok else 'NOT reached'}), ×{base_seconds / seconds:.2f}")
-    report["time_to_quality"] = {"size": f"{w}x{h}", "baseline_evaluations": args.ttq_evals,
-                                 "rows": rows}
 
 
 # --------------------------------------------------------------------------------------------
@@ -364,18 +305,7 @@ def gpu_only(args, device, report):
 
 def targets(report, device) -> list[dict]:
     out = []
-    ttq = report.get("time_to_quality")
     if device.type == "cpu":
-        if ttq:
-            row = ttq["rows"][1]  # the default path; the other rows are for comparison
-            speedup = row["speedup_vs_baseline"]
-            met = speedup >= 3 and row["reached"]
-            why = "" if met else (
-                f". Missed by ×{3 / speedup:.2f}: {row['evaluations']} evaluations against the "
-                f"baseline's {ttq['baseline_evaluations']} (benchmarks/results/experiments.md)")
-            out.append({"target": f"CPU time to quality ≤ 1/3 of baseline ({ttq['size']}, "
-                                  f"{row['variant']})",
-                        "value": f"×{speedup:.2f}{why}", "met": met})
         out.append({"target": "GPU targets (per evaluation ≤ 1/3, ≥ 40% of bf16 peak, 500 Adam "
                               "steps < 1.5 s)", "value": "not measured: no GPU in this run",
                     "met": None})
@@ -424,18 +354,8 @@ def markdown(report) -> str:
         tflops = f"{r['tflops']:.1f}" if r.get("tflops") else "–"
         lines.append(f"| {r['size']} | {r['variant']} | {1000 * r['seconds']:.1f} | "
                      f"×{r['speedup_vs_baseline']:.2f} | {tflops} |")
-    ttq = report.get("time_to_quality")
-    if ttq:
-        lines += ["", f"## 2. Time to quality ({ttq['size']})", "",
-                  f"Wall time until the lowest loss the baseline reaches in "
-                  f"{ttq['baseline_evaluations']} L-BFGS evaluations (baseline row: that loss; "
-                  f"its final image's loss was {ttq['rows'][0]['final_image_loss']:.4g}).", "",
-                  "| variant | s | evaluations | final loss | reached | speed-up |",
-                  "|---|---:|---:|---:|---|---:|"]
-        for r in ttq["rows"]:
-            speed = f"×{r['speedup_vs_baseline']:.2f}" if "speedup_vs_baseline" in r else "–"
-            lines.append(f"| {r['variant']} | {r['seconds']:.1f} | {r['evaluations']} | "
-                         f"{r['final_loss']:.4g} | {'yes' if r['reached'] else 'no'} | {speed} |")
+    lines += ["", "## 2. Time to quality", "",
+              "Against the PyTorch tutorial's own algorithm: `peer-cpu.md` (`benchmarks/peer.py`)."]
     if report.get("batched_sweeps"):
         lines += ["", "## 3. Batched sweeps", "",
                   "| sweep | size | steps | batched s | one run per item s | speed-up |",
@@ -473,16 +393,10 @@ def main(argv=None) -> int:
                         default=None, metavar="S1,S2,...",
                         help="per-evaluation sizes (default: 128,256 on a CPU, 256,512,1024 "
                              "on a GPU)")
-    parser.add_argument("--ttq-size", type=int, default=None,
-                        help="time-to-quality size (default: 256 on a CPU, 512 on a GPU)")
-    parser.add_argument("--ttq-evals", type=int, default=300,
-                        help="baseline L-BFGS evaluations for time to quality (default 300)")
-    parser.add_argument("--ttq-cap", type=float, default=2.0,
-                        help="give a project run at most this multiple of the baseline's time")
     parser.add_argument("--sweep-size", type=int, default=64, help="CPU sweep size (px)")
     parser.add_argument("--sweep-steps", type=int, default=10, help="CPU sweep steps")
     parser.add_argument("--sweep-reps", type=int, default=3, help="sweep repetitions")
-    parser.add_argument("--skip", default="", help="comma-separated: eval,ttq,sweeps,gpu")
+    parser.add_argument("--skip", default="", help="comma-separated: eval,sweeps,gpu")
     parser.add_argument("--compile", action="store_true", help="GPU: also time torch.compile")
     parser.add_argument("--output", default=str(HERE / "results"),
                         help="folder for <device>.json and <device>.md")
@@ -521,10 +435,6 @@ def main(argv=None) -> int:
     state = VGG19Features(["pool5"], weights=args.weights, progress=False).body.state_dict()
     state = {k: v.to(device) for k, v in state.items()}
     if device.type == "cpu":
-        if (args.ttq_size or 256) != 256 or args.ttq_evals != 300:
-            report["notes"].append(
-                f"Time to quality ran at {args.ttq_size or 256} px with {args.ttq_evals} "
-                "baseline evaluations, not the issue's setting (256 px, 300 evaluations).")
         report["notes"].append(
             f"CPU timings use {torch.get_num_threads()} thread(s) on both sides; colleagues' "
             "jobs share the machine, so the ratios (baseline and project interleaved, medians) "
@@ -532,9 +442,7 @@ def main(argv=None) -> int:
     if "eval" not in skip:
         print("1. time per loss evaluation")
         per_evaluation(args, device, state, report)
-    if "ttq" not in skip:
-        print("2. time to quality")
-        time_to_quality(args, device, state, report)
+    print("2. time to quality: benchmarks/peer.py (peer-cpu.md)")
     if "sweeps" not in skip:
         print("3. batched sweeps")
         batched_sweeps(args, device, report)

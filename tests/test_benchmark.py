@@ -1,4 +1,5 @@
-"""benchmarks/run.py: it runs, compares like with like, and judges the targets it reports.
+"""benchmarks/: the tutorial baseline is the tutorial, both benchmarks run, compare like with
+like, and judge the targets they report.
 
 No timing is asserted (the machines are shared; the benchmark itself compares in one run).
 The end-to-end run uses tiny settings; the GPU report is judged from a made-up report, since
@@ -9,71 +10,176 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from nstyle_helpers.features import VGG19Features
+from nstyle_helpers.objective import Objective
+from nstyle_helpers.transfer import transfer_loss_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("nstyle_benchmark", ROOT / "benchmarks/run.py")
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"nstyle_benchmark_{name}",
+                                                  ROOT / f"benchmarks/{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_baseline_and_project_minimise_the_same_function(bench):
-    # The speed-ups only mean something if both sides compute the same loss and gradient.
+@pytest.fixture(scope="module")
+def bench():
+    return _load("run")
+
+
+@pytest.fixture(scope="module")
+def peer():
+    return _load("peer")
+
+
+@pytest.fixture(scope="module")
+def tutorial(peer):
+    return sys.modules["tutorial"]  # the module peer.py imports, not a second copy
+
+
+def _images(seed=0, shape=(1, 3, 48, 64)):
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.rand(*shape, generator=gen) for _ in range(3)]
+
+
+@pytest.mark.parametrize("layer_set", ["tutorial", "paper"])
+def test_the_tutorial_and_the_project_minimise_the_same_function(peer, tutorial, layer_set):
+    # Every ratio only means something if both sides compute the same loss and gradient:
+    # the tutorial's MSE losses with weights 1 and 1e6, the project's formulas with the
+    # tutorial's weights converted (nstyle_helpers.defaults).
+    content_layer, style_layers = peer.LAYER_SETS[layer_set]
     state = VGG19Features(["pool5"], weights="random").body.state_dict()
-    gen = torch.Generator().manual_seed(0)
-    content, style = torch.rand(1, 3, 48, 64, generator=gen), torch.rand(1, 3, 48, 64,
-                                                                          generator=gen)
-    start = torch.rand(1, 3, 48, 64, generator=gen)
-    baseline = bench.make_baseline(state, content, style)
-    objective = bench.make_objective(VGG19Features(bench.LAYERS, weights="random"), content,
-                                     style)
-    x_base, x_proj = start.clone().requires_grad_(True), start.clone().requires_grad_(True)
-    baseline(x_base)
-    base_loss = baseline.loss()
-    base_loss.backward()
-    proj_loss = objective(x_proj)["total"].sum()
-    proj_loss.backward()
-    torch.testing.assert_close(proj_loss, base_loss, rtol=1e-5, atol=0)
-    # Summation order differs (Gram backward, loss modules), so compare as vectors.
-    assert float((x_proj.grad - x_base.grad).norm() / x_base.grad.norm()) < 1e-5
+    content, style, start = _images()
+    model = tutorial.build_tutorial_model(state, content, style, content_layer=content_layer,
+                                          style_layers=style_layers)
+    d = transfer_loss_weights(48, 64, content_layer, style_layers)
+    objective = Objective(VGG19Features([content_layer, *style_layers], weights="random"),
+                          content_image=content, content_layers=[content_layer],
+                          style_image=style, style_layers=d.layer_weights,
+                          content_weight=d.content_weight, style_weight=d.style_weight)
+    x_tutorial, x_project = start.clone().requires_grad_(True), start.clone().requires_grad_(True)
+    model.model(x_tutorial)
+    tutorial_loss = model.loss()
+    tutorial_loss.backward()
+    project_loss = objective(x_project)["total"].sum()
+    project_loss.backward()
+    torch.testing.assert_close(project_loss, tutorial_loss, rtol=1e-5, atol=0)
+    # Summation orders differ (Gram backward, MSE means), so compare as vectors.
+    difference = (x_project.grad - x_tutorial.grad).norm() / x_tutorial.grad.norm()
+    assert float(difference) < 1e-5
+
+
+def test_the_tutorial_model_is_cut_after_its_last_loss_module_and_named_like_the_tutorial(
+        tutorial):
+    state = VGG19Features(["pool5"], weights="random").body.state_dict()
+    content, style, _ = _images()
+    names = [name for name, _ in tutorial.build_tutorial_model(state, content,
+                                                                style).model.named_children()]
+    assert names == ["0", "conv_1", "style_loss_1", "relu_1", "conv_2", "style_loss_2", "relu_2",
+                     "pool_2", "conv_3", "style_loss_3", "relu_3", "conv_4", "content_loss_1",
+                     "style_loss_4", "relu_4", "pool_4", "conv_5", "style_loss_5"]
+    whole = tutorial.build_tutorial_model(state, content, style, cut=False).model
+    assert len(whole) == 1 + 37 + 6 and isinstance(whole[-1], torch.nn.MaxPool2d)
+    # No ReLU is in place: it would overwrite the conv output a loss module captured.
+    assert not any(getattr(m, "inplace", False) for m in whole)
+
+
+def test_the_tutorial_gram_matrix_and_losses_are_its_formulas(tutorial):
+    x = torch.tensor([[[[1.0, 2.0], [0.0, -1.0]], [[3.0, 0.0], [1.0, 1.0]]]])  # (1, 2, 2, 2)
+    # F = [[1, 2, 0, -1], [3, 0, 1, 1]]: F Fᵀ = [[6, 2], [2, 11]], divided by 1·2·2·2 = 8.
+    torch.testing.assert_close(tutorial.gram_matrix(x), torch.tensor([[6.0, 2.0], [2.0, 11.0]]) / 8)
+    style = tutorial.StyleLoss(torch.zeros(1, 2, 2, 2))
+    style(x)
+    # The mean of the four squared Gram entries against a zero target.
+    assert float(style.loss) == pytest.approx((36 + 4 + 4 + 121) / 64 / 4)
+    content = tutorial.ContentLoss(torch.zeros(1, 2, 2, 2))
+    content(x)
+    assert float(content.loss) == pytest.approx((1 + 4 + 0 + 1 + 9 + 0 + 1 + 1) / 8)
+
+
+def test_the_tutorial_loop_runs_its_evaluations_and_freezing_changes_no_loss(tutorial):
+    state = VGG19Features(["pool5"], weights="random").body.state_dict()
+    content, style, _ = _images(shape=(1, 3, 24, 32))
+    runs = [tutorial.run_tutorial(tutorial.build_tutorial_model(state, content, style), content,
+                                  num_steps=30, frozen=frozen) for frozen in (False, True)]
+    # `while run[0] <= num_steps: optimizer.step(closure)`, 20 evaluations per step.
+    assert runs[0].evaluations == 40 or runs[0].evaluations > 30
+    assert runs[0].losses == runs[1].losses  # weight gradients never touch the image's
+    assert float(runs[0].image.min()) >= 0 and float(runs[0].image.max()) <= 1
+    target = sorted(runs[0].losses)[len(runs[0].losses) // 2]
+    stopped = tutorial.run_tutorial(tutorial.build_tutorial_model(state, content, style),
+                                    content, frozen=True, target=target)
+    first = next(i for i, loss in enumerate(runs[0].losses) if loss <= target)
+    assert stopped.losses == runs[0].losses[: first + 1]
+
+
+def test_the_peer_benchmark_runs_end_to_end_and_writes_its_table(peer, tmp_path):
+    threads = torch.get_num_threads()
+    try:
+        code = peer.main(["--threads", "1", "--sizes", "32", "--reps", "2", "--evaluations",
+                          "12", "--output", str(tmp_path)])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0
+    runs = json.loads((tmp_path / "peer-cpu.json").read_text())
+    assert len(runs) == 1
+    report = runs[0]
+    assert [(m["layers"], m["threads"]) for m in report["measurements"]] == [
+        ("tutorial", 1), ("paper", 1)]
+    for m in report["measurements"]:
+        assert [r["variant"] for r in m["rows"]] == [peer.TUTORIAL, peer.FROZEN, peer.PROJECT]
+        tutorial_row = m["rows"][0]
+        assert tutorial_row["evaluations"] == [m["tutorial_evaluations_to_target"]] * 2
+        assert m["project_reached"] and m["project_identical_runs"]
+        assert all(len(r["seconds"]) == 2 and r["ratio"] > 0 for r in m["rows"])
+    markdown = (tmp_path / "peer-cpu.md").read_text()
+    assert "| 1 | quiet" in markdown and "nstyle" in markdown
+
+
+def test_the_peer_results_accumulate_and_a_measured_again_configuration_replaces_its_old_one(
+        peer):
+    def run(name, *keys):
+        return {"name": name, "measurements": [
+            {"threads": t, "loaded": False, "layers": layers, "size": "256x170"}
+            for t, layers in keys]}
+
+    runs = peer.merge([run("old", (2, "paper"), (1, "paper")), run("older", (2, "tutorial"))],
+                      run("new", (2, "tutorial"), (2, "paper")))
+    assert [(r["name"], [(m["threads"], m["layers"]) for m in r["measurements"]])
+            for r in runs] == [("old", [(1, "paper")]),
+                               ("new", [(2, "tutorial"), (2, "paper")])]
 
 
 def test_benchmark_runs_end_to_end_and_writes_its_results(bench, tmp_path):
     threads = torch.get_num_threads()
     try:
-        code = bench.main(["--eval-sizes", "64", "--reps", "1", "--ttq-size", "64",
-                           "--ttq-evals", "4", "--sweep-size", "64", "--sweep-steps", "1",
-                           "--sweep-reps", "1", "--output", str(tmp_path)])
+        code = bench.main(["--eval-sizes", "64", "--reps", "1", "--sweep-size", "64",
+                           "--sweep-steps", "1", "--sweep-reps", "1", "--output", str(tmp_path)])
     finally:
         torch.set_num_threads(threads)
     assert code == 0
     report = json.loads((tmp_path / "cpu.json").read_text())
     variants = [row["variant"] for row in report["per_evaluation"]]
-    assert variants[:3] == ["baseline", "baseline, frozen weights", "project (default path)"]
+    assert variants[:4] == [bench.BASELINE, "PyTorch tutorial, frozen weights",
+                            "whole VGG19 to pool5 (tutorial copies without the cut)",
+                            "project (default path)"]
     assert bench.WINOGRAD in variants
     assert all(row["seconds"] > 0 for row in report["per_evaluation"])
-    ttq = report["time_to_quality"]
-    assert [row["variant"] for row in ttq["rows"]] == [
-        "baseline", "project (default path)", bench.WINOGRAD,
-        "project, bfloat16 autocast (opt-in)"]
-    assert ttq["rows"][0]["evaluations"] == 4
     assert [row["sweep"] for row in report["batched_sweeps"]] == [
         "content reconstruction, 5 layers", "style transfer, 3x3 alpha/beta grid"]
     assert report["environment"]["nnpack"] is True
-    judged = [t["met"] for t in report["targets"]]
-    assert judged[0] in (True, False) and None in judged  # CPU judged; GPU not measured
+    assert None in [t["met"] for t in report["targets"]]  # the GPU targets: not measured
     markdown = (tmp_path / "cpu.md").read_text()
-    assert "not the issue's setting" in markdown and "## Targets" in markdown
+    assert "peer-cpu.md" in markdown and "## Targets" in markdown
 
 
 def gpu_report(per_evaluation_speedup, fraction, adam_seconds, sweep_speedup):

@@ -398,10 +398,10 @@ def test_lbfgs_steps_equal_one_call_with_max_iter_steps():
 # L-BFGS restarts from the best image when a step lands far uphill.
 # ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("jump, restarts", [(100.0, 1), (1.5, 0)])
+@pytest.mark.parametrize("jump, restarts", [(100.0, 1), (5.0, 0), (1.5, 0)])
 def test_lbfgs_restarts_from_the_best_image_after_a_big_jump_only(jump, restarts):
     # Call 4's loss (and gradient) is multiplied by `jump`: a step that lands uphill by
-    # more than LBFGS_RESTART_FACTOR (2) sends the loop back to the best image with a
+    # more than LBFGS_RESTART_FACTOR (10) sends the loop back to the best image with a
     # fresh memory; a smaller detour is left to L-BFGS.
     target, objective = _quadratic()
     images, totals = [], []

@@ -1,0 +1,299 @@
+"""Benchmark: time to quality against the PyTorch tutorial, in the conditions users have.
+
+    .venv/bin/python benchmarks/peer.py                # 2 and 1 threads, both layer sets,
+                                                       # 256 and 384 px, 3 repetitions: hours
+    .venv/bin/python benchmarks/peer.py --sizes 256 --reps 1   # make benchmark-quick, ~24 min
+    .venv/bin/python benchmarks/peer.py --threads 2 --load     # two busy processes meanwhile
+
+For each (threads, layer set, size) it
+
+1. runs the tutorial's algorithm (:mod:`tutorial`) once to its end (320 evaluations) and takes
+   as the **target** the lowest loss among its first 300 evaluations, and the evaluation at
+   which it got there;
+2. then, in ``--reps`` interleaved rounds, times three runs from the content image until
+   their best loss is at or below the target: the tutorial as published (weights trainable),
+   the tutorial with frozen weights (its later versions), and the project's default path
+   (``style_transfer`` with the same layers; its default α, β and w_l are the tutorial's
+   weights converted exactly, so both minimise the same function);
+3. reports medians and ranges of the wall time (model building included on both sides), the
+   evaluations, seconds per evaluation, and whether the project's repeated runs gave
+   bit-identical loss sequences.
+
+Ratio = tutorial time / project time: above 1 means the project is faster. Weights are random
+(seeded; the same state dict on both sides), because pretrained ones cannot be downloaded on
+the development machines. Results accumulate in ``benchmarks/results/peer-cpu.json`` and
+``.md`` (one section per run of this script; a configuration measured again replaces its
+older result), with the load average before and after every configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+from tutorial import (TUTORIAL_CONTENT_LAYER, TUTORIAL_STYLE_LAYERS,  # noqa: E402
+                      build_tutorial_model, run_tutorial)
+
+import nstyle_helpers as ns  # noqa: E402
+from nstyle_helpers.features import CONTENT_LAYER, STYLE_LAYERS, VGG19Features  # noqa: E402
+from nstyle_helpers.images import resize  # noqa: E402
+from nstyle_helpers.transfer import TransferConfig, style_transfer  # noqa: E402
+
+LAYER_SETS = {
+    "tutorial": (TUTORIAL_CONTENT_LAYER, TUTORIAL_STYLE_LAYERS),
+    "paper": (CONTENT_LAYER, STYLE_LAYERS),
+}
+TUTORIAL, FROZEN, PROJECT = "tutorial (published)", "tutorial, frozen weights", "nstyle"
+
+
+def load_pair(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Chicago at longer side ``size`` and the Great Wave resized to its H×W (the tutorial
+    resizes both images to one size)."""
+    content = ns.load_image(ns.example_image_path("chicago"), size=size)
+    style = ns.load_image(ns.example_image_path("great_wave"), size=size)
+    return content, resize(style, tuple(content.shape[-2:]))
+
+
+def busy_processes(count: int) -> list[subprocess.Popen]:
+    """``count`` processes that keep one core busy each until killed."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+
+
+class Problem:
+    """One (layer set, size): the images, the shared random weights and the target."""
+
+    def __init__(self, layer_set: str, size: int, evaluations: int):
+        self.layer_set = layer_set
+        self.content_layer, self.style_layers = LAYER_SETS[layer_set]
+        self.content, self.style = load_pair(size)
+        self.evaluations = evaluations
+        # The first 13 convolutions with the project's seeded random initialisation: the
+        # project's extractor builds the same weights (the seed is fixed).
+        self.state = VGG19Features(["pool5"], weights="random", progress=False).body.state_dict()
+        self.target = self.target_evaluations = None
+
+    @property
+    def size(self) -> str:
+        h, w = self.content.shape[-2:]
+        return f"{w}x{h}"
+
+    def tutorial(self, *, frozen: bool, target: float | None = None):
+        start = time.perf_counter()
+        model = build_tutorial_model(self.state, self.content, self.style,
+                                     content_layer=self.content_layer,
+                                     style_layers=self.style_layers)
+        run = run_tutorial(model, self.content, frozen=frozen, target=target)
+        return time.perf_counter() - start, run.losses
+
+    def find_target(self) -> list[float]:
+        # Frozen or not, the tutorial computes the same image gradients (tested), so its
+        # faster frozen form finds the target.
+        _, losses = self.tutorial(frozen=True)
+        first = losses[: self.evaluations]
+        self.target = min(first)
+        self.target_evaluations = first.index(self.target) + 1
+        return losses
+
+    def tutorial_loss(self, image: torch.Tensor) -> float:
+        """The tutorial's own loss of ``image``: the judge of whether a run got there."""
+        model = build_tutorial_model(self.state, self.content, self.style,
+                                     content_layer=self.content_layer,
+                                     style_layers=self.style_layers)
+        with torch.no_grad():
+            model.model(image)
+            return float(model.loss())
+
+    def project(self):
+        # At most twice the tutorial's evaluations: a run that has not got there by then is
+        # reported as not reaching the target.
+        config = TransferConfig(content_layer=self.content_layer, style_layers=self.style_layers,
+                                steps=2 * self.evaluations, weights="random")
+        start = time.perf_counter()
+        result = style_transfer(
+            self.content, self.style, config, progress=False,
+            callback=lambda p: float(p.losses["total"].sum()) <= self.target)
+        seconds = time.perf_counter() - start
+        losses = result.history["total"].sum(1).tolist()
+        return seconds, result.evaluations, losses, self.tutorial_loss(result.image)
+
+    def measure(self, reps: int) -> dict:
+        times = {TUTORIAL: [], FROZEN: [], PROJECT: []}
+        evaluations = {TUTORIAL: [], FROZEN: [], PROJECT: []}
+        sequences, judged = [], []
+        for _ in range(reps):
+            for name, frozen in ((TUTORIAL, False), (FROZEN, True)):
+                seconds, losses = self.tutorial(frozen=frozen, target=self.target)
+                times[name].append(seconds)
+                evaluations[name].append(len(losses))
+            seconds, evals, losses, loss = self.project()
+            times[PROJECT].append(seconds)
+            evaluations[PROJECT].append(evals)
+            sequences.append(losses)
+            judged.append(loss)
+        # Reached when the tutorial's own loss of the image the project returns is at the
+        # target (relative rounding 1e-5 allowed: the two sum in different orders).
+        reached = all(loss <= self.target * (1 + 1e-5) for loss in judged)
+        rows = []
+        for name in times:
+            median = statistics.median(times[name])
+            evals = statistics.median(evaluations[name])
+            rows.append({"variant": name, "seconds": times[name], "median_seconds": median,
+                         "evaluations": evaluations[name], "seconds_per_evaluation":
+                         median / evals, "ratio": statistics.median(times[TUTORIAL]) / median})
+        return {"layers": self.layer_set, "size": self.size, "target": self.target,
+                "tutorial_evaluations_to_target": self.target_evaluations, "rows": rows,
+                "project_reached": reached, "project_final_tutorial_loss": judged,
+                "project_identical_runs": all(s == sequences[0] for s in sequences)}
+
+
+def spread(values: list[float], unit: str = "s", digits: int = 1) -> str:
+    low, high = min(values), max(values)
+    median = statistics.median(values)
+    if low == high:
+        return f"{median:.{digits}f} {unit}".strip()
+    return f"{median:.{digits}f} {unit} ({low:.{digits}f}-{high:.{digits}f})".replace(" (", " (", 1)
+
+
+def markdown(report: dict) -> str:
+    env = report["environment"]
+    lines = [f"# Against the PyTorch tutorial: {env['cpu']}", "",
+             f"- date: {env['date']}; torch {env['torch']}, Python {env['python']}; "
+             f"{env['cpu_count']} cores; random weights (seeded, shared)",
+             f"- command: `{env['command']}`; total time {env['total_seconds'] / 60:.0f} min",
+             f"- content chicago, style great_wave resized to it; {env['reps']} interleaved "
+             "repetitions; medians, ranges in brackets", "",
+             "Target: the lowest loss of the tutorial's first 300 evaluations. Time: wall clock "
+             "until a run's best loss is at or below it, model building included. Ratio: the "
+             "published tutorial's median time / the variant's. Load: the 1-minute load "
+             "average before → after each configuration, the benchmark's own threads included "
+             "(busy: one more busy-looping process per core all along).", "",
+             "| threads | load | layers | size | variant | time to target | evaluations | "
+             "s / evaluation | ratio |", "|---|---|---|---|---|---|---|---:|---:|"]
+    for m in report["measurements"]:
+        load = (f"{'busy' if m['loaded'] else 'quiet'} "
+                f"({m['load_before']:.1f}→{m['load_after']:.1f})")
+        for r in m["rows"]:
+            missed = r["variant"] == PROJECT and not m["project_reached"]
+            time_to = "not reached" if missed else spread(r["seconds"])
+            ratio = "–" if missed else f"×{r['ratio']:.2f}"
+            lines.append(f"| {m['threads']} | {load} | {m['layers']} | {m['size']} | "
+                         f"{r['variant']} | {time_to} | "
+                         f"{spread(r['evaluations'], '', 0)} | {r['seconds_per_evaluation']:.3f} | "
+                         f"{ratio} |")
+    lines += ["", "| threads | load | layers | size | tutorial's target (its evaluation) | "
+              "nstyle reached it | nstyle's runs bit-identical |", "|---|---|---|---|---|---|---|"]
+    for m in report["measurements"]:
+        lines.append(f"| {m['threads']} | {'busy' if m['loaded'] else 'quiet'} | {m['layers']} | "
+                     f"{m['size']} | {m['target']:.5g} ({m['tutorial_evaluations_to_target']}) | "
+                     f"{'yes' if m['project_reached'] else 'NO'} | "
+                     f"{'yes' if m['project_identical_runs'] else 'NO'} |")
+    return "\n".join(lines) + "\n"
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", default="2,1", help="torch thread counts (default 2,1)")
+    parser.add_argument("--layers", default="tutorial,paper",
+                        help="layer sets: tutorial (conv1_1...conv3_1, content conv2_2) and/or "
+                             "paper (relu1_1...relu5_1, content relu4_2)")
+    parser.add_argument("--sizes", default="256,384", help="longer sides in px (default 256,384)")
+    parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions (default 3)")
+    parser.add_argument("--evaluations", type=int, default=300,
+                        help="the tutorial evaluations the target is taken from (default 300)")
+    parser.add_argument("--load", action="store_true",
+                        help="keep every core busy with another process meanwhile")
+    parser.add_argument("--output", default=str(HERE / "results"), help="results folder")
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore", ns.weights.RandomWeightsWarning)
+    for variable in ("NSTYLE_PRECISION", "NSTYLE_WINOGRAD", "NSTYLE_DEVICE"):
+        os.environ.pop(variable, None)  # the defaults, as a user gets them
+    threads = [int(t) for t in args.threads.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",")]
+    layer_sets = args.layers.split(",")
+    start = time.perf_counter()
+    report = {"environment": {
+        "cpu": cpu_name(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+        "python": platform.python_version(), "reps": args.reps,
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": " ".join(["benchmarks/peer.py", *(argv if argv is not None else sys.argv[1:])]),
+    }, "measurements": []}
+    busy = busy_processes(os.cpu_count() or 1) if args.load else []
+    try:
+        for count in threads:
+            torch.set_num_threads(count)
+            for layer_set in layer_sets:
+                for size in sizes:
+                    load_before = os.getloadavg()[0]
+                    problem = Problem(layer_set, size, args.evaluations)
+                    problem.find_target()
+                    measured = problem.measure(args.reps)
+                    measured.update(threads=count, loaded=args.load, load_before=load_before,
+                                    load_after=os.getloadavg()[0])
+                    report["measurements"].append(measured)
+                    rows = {r["variant"]: r for r in measured["rows"]}
+                    print(f"{count} thread(s), {layer_set} layers, {measured['size']}: target "
+                          f"{measured['target']:.5g} at tutorial evaluation "
+                          f"{measured['tutorial_evaluations_to_target']}; "
+                          + "; ".join(f"{name} {spread(r['seconds'])}, "
+                                      f"{spread(r['evaluations'], '', 0)} evaluations, "
+                                      f"×{r['ratio']:.2f}" for name, r in rows.items())
+                          + ("" if measured["project_reached"] else
+                             f"; nstyle did NOT reach the target in {2 * args.evaluations} "
+                             "evaluations")
+                          + f"; identical runs: {measured['project_identical_runs']}",
+                          flush=True)
+    finally:
+        for process in busy:
+            process.kill()
+    report["environment"]["total_seconds"] = time.perf_counter() - start
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "peer-cpu.json"
+    runs = merge(json.loads(path.read_text()) if path.exists() else [], report)
+    path.write_text(json.dumps(runs, indent=2) + "\n")
+    (out / "peer-cpu.md").write_text("\n".join(markdown(run) for run in runs))
+    print(f"wrote {out / 'peer-cpu.md'} ({report['environment']['total_seconds'] / 60:.1f} min)")
+    return 0
+
+
+def _key(measurement: dict) -> tuple:
+    return (measurement["threads"], measurement["loaded"], measurement["layers"],
+            measurement["size"])
+
+
+def merge(runs: list[dict], report: dict) -> list[dict]:
+    """The stored runs with ``report`` added: a configuration measured again (threads, load,
+    layers, size) leaves the older run, and a run left with nothing is dropped."""
+    new = {_key(m) for m in report["measurements"]}
+    for run in runs:
+        run["measurements"] = [m for m in run["measurements"] if _key(m) not in new]
+    return [run for run in runs if run["measurements"]] + [report]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
