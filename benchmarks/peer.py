@@ -82,8 +82,8 @@ class Problem:
         self.content_layer, self.style_layers = LAYER_SETS[layer_set]
         self.content, self.style = load_pair(size)
         self.evaluations = evaluations
-        # The first 13 convolutions with the project's seeded random initialisation: the
-        # project's extractor builds the same weights (the seed is fixed).
+        # VGG19 to pool5 with the project's seeded random initialisation; the project's own
+        # extractor builds the same convolutions (the seed is fixed), so both sides share them.
         self.state = VGG19Features(["pool5"], weights="random", progress=False).body.state_dict()
         self.target = self.target_evaluations = None
 
@@ -162,11 +162,12 @@ class Problem:
 
 
 def spread(values: list[float], unit: str = "s", digits: int = 1) -> str:
+    """``median unit (low-high)``, or just the median when all values are equal."""
     low, high = min(values), max(values)
     median = statistics.median(values)
     if low == high:
         return f"{median:.{digits}f} {unit}".strip()
-    return f"{median:.{digits}f} {unit} ({low:.{digits}f}-{high:.{digits}f})".replace(" (", " (", 1)
+    return f"{median:.{digits}f} {unit} ({low:.{digits}f}-{high:.{digits}f})"
 
 
 def markdown(report: dict) -> str:
