@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from datetime import date
@@ -27,14 +26,11 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from machine import busy_processes  # benchmarks/machine.py, beside this script
+
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("0[0-5]_*.ipynb"))
 RESULTS = REPO / "benchmarks" / "results"
-
-
-def busy_processes(count: int) -> list[subprocess.Popen]:
-    """``count`` processes that keep one core busy each until killed."""
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
 
 
 def time_notebook(path: Path, timeout: int) -> float:

@@ -34,7 +34,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -46,6 +45,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+from machine import busy_processes, cpu_name  # noqa: E402
 from tutorial import (TUTORIAL_CONTENT_LAYER, TUTORIAL_STYLE_LAYERS,  # noqa: E402
                       build_tutorial_model, run_tutorial)
 
@@ -63,15 +63,11 @@ TUTORIAL, FROZEN, PROJECT = "tutorial (published)", "tutorial, frozen weights", 
 
 def load_pair(size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Chicago at longer side ``size`` and the Great Wave resized to its H×W (the tutorial
-    resizes both images to one size)."""
+    resizes both images to one size). Unlike ``run.load_pair`` there is no synthetic stand-in:
+    the comparison with the tutorial is only meaningful on the example images."""
     content = ns.load_image(ns.example_image_path("chicago"), size=size)
     style = ns.load_image(ns.example_image_path("great_wave"), size=size)
     return content, resize(style, tuple(content.shape[-2:]))
-
-
-def busy_processes(count: int) -> list[subprocess.Popen]:
-    """``count`` processes that keep one core busy each until killed."""
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
 
 
 class Problem:
@@ -85,6 +81,7 @@ class Problem:
         # VGG19 to pool5 with the project's seeded random initialisation; the project's own
         # extractor builds the same convolutions (the seed is fixed), so both sides share them.
         self.state = VGG19Features(["pool5"], weights="random", progress=False).body.state_dict()
+        self.judge = self.build_tutorial()  # the tutorial's loss of the images nstyle returns
         self.target = self.target_evaluations = None
 
     @property
@@ -92,31 +89,29 @@ class Problem:
         h, w = self.content.shape[-2:]
         return f"{w}x{h}"
 
+    def build_tutorial(self):
+        return build_tutorial_model(self.state, self.content, self.style,
+                                    content_layer=self.content_layer,
+                                    style_layers=self.style_layers)
+
     def tutorial(self, *, frozen: bool, target: float | None = None):
-        start = time.perf_counter()
-        model = build_tutorial_model(self.state, self.content, self.style,
-                                     content_layer=self.content_layer,
-                                     style_layers=self.style_layers)
-        run = run_tutorial(model, self.content, frozen=frozen, target=target)
+        start = time.perf_counter()  # building the model counts, as the project's set-up does
+        run = run_tutorial(self.build_tutorial(), self.content, frozen=frozen, target=target)
         return time.perf_counter() - start, run.losses
 
-    def find_target(self) -> list[float]:
+    def find_target(self) -> None:
         # Frozen or not, the tutorial computes the same image gradients (tested), so its
         # faster frozen form finds the target.
         _, losses = self.tutorial(frozen=True)
         first = losses[: self.evaluations]
         self.target = min(first)
         self.target_evaluations = first.index(self.target) + 1
-        return losses
 
     def tutorial_loss(self, image: torch.Tensor) -> float:
         """The tutorial's own loss of ``image``: the judge of whether a run got there."""
-        model = build_tutorial_model(self.state, self.content, self.style,
-                                     content_layer=self.content_layer,
-                                     style_layers=self.style_layers)
         with torch.no_grad():
-            model.model(image)
-            return float(model.loss())
+            self.judge.model(image)
+            return float(self.judge.loss())
 
     def project(self):
         # At most twice the tutorial's evaluations: a run that has not got there by then is
@@ -204,16 +199,6 @@ def markdown(report: dict) -> str:
                      f"{'yes' if m['project_reached'] else 'NO'} | "
                      f"{'yes' if m['project_identical_runs'] else 'NO'} |")
     return "\n".join(lines) + "\n"
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,6 +42,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO))
 
+from machine import cpu_name  # noqa: E402
 from tutorial import build_tutorial_model  # noqa: E402
 
 import nstyle_helpers as ns  # noqa: E402
@@ -408,16 +409,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     skip = set(filter(None, args.skip.split(",")))
     total_start = time.perf_counter()
-    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
-            else platform.processor() or platform.machine())
-    if device.type == "cpu":
-        try:
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
-        except OSError:
-            pass
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     report = {"environment": {
         "device": str(device), "device_name": name, "torch": torch.__version__,
         "python": platform.python_version(),
