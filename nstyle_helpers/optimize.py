@@ -18,14 +18,15 @@ L-BFGS restarts: without a line search (as in the PyTorch tutorial and neural-st
 can land far uphill, and from there L-BFGS may climb on: its curvature memory, learned from
 tiny late steps whose gradient differences are mostly rounding, no longer describes the
 function. In a 300-step run at 384 px we saw the loss go from 1.5e-4 to 2.9, six times the
-starting image's loss, and stay there. So when a step starts from a loss more than
-:data:`LBFGS_RESTART_FACTOR` (10) times the best so far, the loop goes back to the best image
-and clears L-BFGS's memory, keeping only its step scale (``result.restarts`` counts it).
-Smaller detours are left alone: they come back down by themselves, and a restart throws away
-the curvature memory that brings them down. (With a factor of 2, the paper's layers at
-256 px restarted 5 times after spikes of 3-4× and had not reached the PyTorch tutorial's
-loss after 400 evaluations; with 10 they reached it in 239, as torch's L-BFGS without
-restarts does: ``benchmarks/results/experiments.md``.)
+starting image's loss, and stay there. So when :data:`LBFGS_RESTART_PATIENCE` (10) steps in
+a row start from a loss more than :data:`LBFGS_RESTART_FACTOR` (10) times the best so far,
+the loop goes back to the best image and clears L-BFGS's memory, keeping only its step scale
+(``result.restarts`` counts it). Shorter or smaller detours are left alone: L-BFGS mostly
+comes back down from them by itself within a few steps, and a restart throws away the
+curvature memory that brings it down. Measured against the PyTorch tutorial's lowest loss
+(``benchmarks/results/experiments.md``): restarting after a single step above 10× missed it
+in 600 evaluations from three of three starts on the paper's layers (one thread), where
+waiting 10 steps reached it in 189-239; a factor of 2 missed it too.
 
 Nothing is lost when a run goes wrong: the loop keeps the best image seen so far (lowest
 total loss, per image). A NaN or infinite loss raises :class:`DivergedError` carrying that
@@ -44,17 +45,20 @@ from .environment import progress_bar
 from .errors import DivergedError, SettingsError
 from .validation import OPTIMIZERS, validate_learning_rate, validate_optimizer, validate_steps
 
-__all__ = ["OPTIMIZERS", "DEFAULT_LR", "LBFGS_RESTART_FACTOR", "Progress",
-           "OptimizationResult", "optimize"]
+__all__ = ["OPTIMIZERS", "DEFAULT_LR", "LBFGS_RESTART_FACTOR", "LBFGS_RESTART_PATIENCE",
+           "Progress", "OptimizationResult", "optimize"]
 
 
 #: Default learning rates. L-BFGS: 1, its natural step. Adam: 0.02 in [0, 1] pixel units,
 #: about 5 in the blog post's 0..255 units (it suggests "about 1-5").
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 
-#: L-BFGS goes back to the best image, with a fresh memory, when a step starts from a total
-#: loss above this multiple of the best one (see the module docstring).
+#: L-BFGS goes back to the best image, with a fresh memory, when steps start from a total
+#: loss above this multiple of the best one (see the module docstring) ...
 LBFGS_RESTART_FACTOR = 10.0
+
+#: ... once this many steps in a row have started so far uphill.
+LBFGS_RESTART_PATIENCE = 10
 
 Objective = Callable[[torch.Tensor], dict[str, torch.Tensor]]
 
@@ -184,7 +188,7 @@ def optimize(objective: Objective, init: torch.Tensor, *, optimizer: str = "lbfg
     opt = _make_optimizer(optimizer, image, lr)
     recorder = _Recorder(image)
     snapshots = [(0, image.detach().clamp(0, 1).cpu().clone())] if snapshot_every else []
-    counts = {"step": 0, "evaluations": 0, "restarts": 0}
+    counts = {"step": 0, "evaluations": 0, "restarts": 0, "uphill": 0}
     step_terms: dict[str, torch.Tensor] = {}
 
     def closure() -> torch.Tensor:
@@ -210,7 +214,10 @@ def optimize(objective: Objective, init: torch.Tensor, *, optimizer: str = "lbfg
                 image.clamp_(0.0, 1.0)
             if optimizer == "lbfgs":
                 opt.param_groups[0]["lr"] = lr  # after a restart's first step, see below
-                if _far_uphill(step_terms["total"], recorder.best_loss):
+                counts["uphill"] = counts["uphill"] + 1 if _far_uphill(
+                    step_terms["total"], recorder.best_loss) else 0
+                if counts["uphill"] >= LBFGS_RESTART_PATIENCE:
+                    counts["uphill"] = 0
                     with torch.no_grad():
                         image.copy_(recorder.best_image)
                     opt = _restarted_lbfgs(opt, image, lr)

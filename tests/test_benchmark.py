@@ -126,7 +126,7 @@ def test_the_peer_benchmark_runs_end_to_end_and_writes_its_table(peer, tmp_path)
     threads = torch.get_num_threads()
     try:
         code = peer.main(["--threads", "1", "--sizes", "32", "--reps", "2", "--evaluations",
-                          "12", "--output", str(tmp_path)])
+                          "12", "--starts", "2", "--output", str(tmp_path)])
     finally:
         torch.set_num_threads(threads)
     assert code == 0
@@ -141,8 +141,30 @@ def test_the_peer_benchmark_runs_end_to_end_and_writes_its_table(peer, tmp_path)
         assert tutorial_row["evaluations"] == [m["tutorial_evaluations_to_target"]] * 2
         assert m["project_reached"] and m["project_identical_runs"]
         assert all(len(r["seconds"]) == 2 and r["ratio"] > 0 for r in m["rows"])
+        starts = m["starts"]
+        assert starts["count"] == 2
+        for variant in (peer.FROZEN, peer.PROJECT):
+            assert len(starts[variant]) == 2
+            assert all(c is None or 1 <= c <= 2 * 12 + 20 for c in starts[variant])
     markdown = (tmp_path / "peer-cpu.md").read_text()
-    assert "| 1 | quiet" in markdown and "nstyle" in markdown
+    assert "| 1 | quiet" in markdown and "nstyle" in markdown and "Perturbed starts" in markdown
+
+
+def test_a_perturbed_start_is_the_same_picture_within_half_an_8_bit_level(peer):
+    image = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    image[..., 0, 0] = 0.0  # the clamp keeps the range
+    first, again, other = (peer.perturbed(image, seed) for seed in (1, 1, 2))
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    assert 0 < float((first - image).abs().max()) <= 0.5 / 255
+    assert float(first.min()) >= 0.0
+
+
+@pytest.mark.parametrize("counts, median", [([3, 1, 2], 2), ([4, 1, 2, 3], 2.5),
+                                            ([5, None, 1], 5), ([None, 1, None], None),
+                                            ([2, None], None)])
+def test_the_median_of_evaluation_counts_ranks_not_reached_above_every_count(
+        peer, counts, median):
+    assert peer.median_evaluations(counts) == median
 
 
 def test_the_peer_results_accumulate_and_a_measured_again_configuration_replaces_its_old_one(

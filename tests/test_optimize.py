@@ -9,7 +9,6 @@ numbers it printed itself.
 from __future__ import annotations
 
 import math
-import os
 import re
 
 import pytest
@@ -398,25 +397,33 @@ def test_lbfgs_steps_equal_one_call_with_max_iter_steps():
 # L-BFGS restarts from the best image when a step lands far uphill.
 # ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("jump, restarts", [(100.0, 1), (5.0, 0), (1.5, 0)])
-def test_lbfgs_restarts_from_the_best_image_after_a_big_jump_only(jump, restarts):
-    # Call 4's loss (and gradient) is multiplied by `jump`: a step that lands uphill by
-    # more than LBFGS_RESTART_FACTOR (10) sends the loop back to the best image with a
-    # fresh memory; a smaller detour is left to L-BFGS.
+@pytest.mark.parametrize("jump, calls, restarts", [
+    (100.0, 10, 1),  # far uphill for LBFGS_RESTART_PATIENCE (10) steps in a row: restart
+    (100.0, 9, 0),  # one step fewer: left to L-BFGS
+    (5.0, 10, 0),  # below LBFGS_RESTART_FACTOR (10): left to L-BFGS
+    (1.5, 10, 0),
+])
+def test_lbfgs_restarts_from_the_best_image_only_after_a_long_climb(jump, calls, restarts):
+    # Calls 4 … 4 + calls − 1 report a loss about `jump` times the best before them (a
+    # constant added, so the gradient and L-BFGS's path stay as they were): ten steps in a
+    # row that start more than 10× above the best loss send the loop back to the best image
+    # with a fresh memory; a shorter or smaller detour is left to L-BFGS.
     target, objective = _quadratic()
     images, totals = [], []
 
     def jumping(x):
-        total = objective(x)["total"] * (jump if len(images) == 4 else 1.0)
+        total = objective(x)["total"]
+        if 4 <= len(images) < 4 + calls:
+            total = total + (jump - 1) * min(totals[:4])
         images.append(x.detach().clone())
         totals.append(float(total.detach()))
         return {"total": total}
 
-    result = run(jumping, torch.full_like(target, 0.5), optimizer="lbfgs", steps=8)
+    result = run(jumping, torch.full_like(target, 0.5), optimizer="lbfgs", steps=20)
     assert result.restarts == restarts
     best_before_jump = min(range(4), key=lambda k: totals[k])
-    # With a restart, the step after the jump starts from the best image seen before it.
-    assert torch.equal(images[5], images[best_before_jump]) == bool(restarts)
+    # With a restart, the step after the tenth uphill one starts from the best image seen.
+    assert torch.equal(images[4 + calls], images[best_before_jump]) == bool(restarts)
 
 
 def test_adam_never_restarts():
@@ -427,17 +434,17 @@ def test_adam_never_restarts():
 def test_a_late_restart_goes_on_converging():
     # Late in a run the gradient is tiny; a fresh torch L-BFGS would make a first step of
     # −g, barely move and stay stuck. The restart keeps the old memory's step scale, so the
-    # run goes on converging: 40 steps after a jump at call 40 the loss is far below the
-    # loss before the jump.
+    # run goes on converging: 40 steps after a climb of ten calls from call 40 the loss is
+    # far below the loss before it.
     target, objective = _quadratic()
     totals = []
 
     def jumping(x):
         total = objective(x)["total"]
         totals.append(float(total.detach()))
-        return {"total": total * (1000.0 if len(totals) == 40 else 1.0)}
+        return {"total": total * (1000.0 if 40 <= len(totals) < 50 else 1.0)}
 
-    result = run(jumping, torch.full_like(target, 0.5), optimizer="lbfgs", steps=80)
+    result = run(jumping, torch.full_like(target, 0.5), optimizer="lbfgs", steps=90)
     assert result.restarts >= 1
     before_jump = min(totals[:39])
     assert result.history["total"][-1].item() < 1e-2 * before_jump
