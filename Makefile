@@ -46,7 +46,7 @@ benchmark: $(STAMP)
 	$(PY) benchmarks/run.py --threads 2
 
 ## The peer comparison for both layer sets and both thread counts at 256 px, one repetition
-## (about 25 min on a 2-core CPU), into benchmarks/results/quick/ so that it never replaces
+## (20 min on a quiet 2-core CPU), into benchmarks/results/quick/ so that it never replaces
 ## the three-repetition results.
 benchmark-quick: $(STAMP)
 	$(PY) benchmarks/peer.py --sizes 256 --reps 1 --output benchmarks/results/quick

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/peer.py                # 2 and 1 threads, both layer sets,
                                                        # 256 and 384 px, 3 repetitions: hours
-    .venv/bin/python benchmarks/peer.py --sizes 256 --reps 1   # make benchmark-quick, ~24 min
+    .venv/bin/python benchmarks/peer.py --sizes 256 --reps 1   # as make benchmark-quick: 20 min
     .venv/bin/python benchmarks/peer.py --threads 2 --load     # two busy processes meanwhile
     .venv/bin/python benchmarks/peer.py --threads 2 --sizes 256 --starts 5  # + perturbed starts
 
