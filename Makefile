@@ -38,8 +38,8 @@ assignments: $(STAMP)
 
 ## Time to quality against the PyTorch tutorial's own algorithm (benchmarks/peer.py: 2 and 1
 ## threads, both layer sets, 256 and 384 px, 3 repetitions, 3 perturbed starts: hours on a
-## 2-core CPU), then one
-## evaluation, batched sweeps and the GPU targets (benchmarks/run.py). Not part of `make test`;
+## 2-core CPU), then one evaluation, batched sweeps and the GPU targets (benchmarks/run.py).
+## Not part of `make test`;
 ## writes benchmarks/results/peer-cpu.md and <device>.md.
 benchmark: $(STAMP)
 	$(PY) benchmarks/peer.py --starts 3

@@ -101,9 +101,11 @@ class Problem:
                                     content_layer=self.content_layer,
                                     style_layers=self.style_layers)
 
-    def tutorial(self, *, frozen: bool, target: float | None = None):
+    def tutorial(self, *, frozen: bool, target: float | None = None,
+                 init: torch.Tensor | None = None, num_steps: int = 300):
         start = time.perf_counter()  # building the model counts, as the project's set-up does
-        run = run_tutorial(self.build_tutorial(), self.content, frozen=frozen, target=target)
+        run = run_tutorial(self.build_tutorial(), self.content if init is None else init,
+                           num_steps=num_steps, frozen=frozen, target=target)
         return time.perf_counter() - start, run.losses
 
     def find_target(self) -> None:
@@ -143,9 +145,9 @@ class Problem:
         tutorial, project = [], []
         for seed in range(1, count + 1):
             start = perturbed(self.content, seed)
-            run = run_tutorial(self.build_tutorial(), start, num_steps=2 * self.evaluations,
-                               frozen=True, target=self.target)
-            tutorial.append(len(run.losses) if min(run.losses) <= self.target else None)
+            _, losses = self.tutorial(frozen=True, target=self.target, init=start,
+                                      num_steps=2 * self.evaluations)
+            tutorial.append(len(losses) if min(losses) <= self.target else None)
             _, evaluations, _, loss = self.project(init=start)
             project.append(evaluations if self.reached(loss) else None)
         return {"count": count, FROZEN: tutorial, PROJECT: project}
