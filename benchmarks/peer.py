@@ -30,7 +30,8 @@ Ratio = tutorial time / project time: above 1 means the project is faster. Weigh
 (seeded; the same state dict on both sides), because pretrained ones cannot be downloaded on
 the development machines. Results accumulate in ``benchmarks/results/peer-cpu.json`` and
 ``.md`` (one section per run of this script; a configuration measured again replaces its
-older result), with the load average before and after every configuration.
+older result), with the load average before and after every configuration. Ctrl-C or SIGTERM
+stops the whole script (exit status 130), kills the busy processes and writes nothing.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from machine import busy_processes, cpu_name  # noqa: E402
+from machine import busy_processes, cpu_name, run_stoppable  # noqa: E402
 from tutorial import (TUTORIAL_CONTENT_LAYER, TUTORIAL_STYLE_LAYERS,  # noqa: E402
                       build_tutorial_model, run_tutorial)
 
@@ -356,4 +357,4 @@ def merge(runs: list[dict], report: dict) -> list[dict]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_stoppable(main))

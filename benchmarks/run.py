@@ -42,7 +42,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO))
 
-from machine import cpu_name  # noqa: E402
+from machine import cpu_name, run_stoppable  # noqa: E402
 from tutorial import build_tutorial_model  # noqa: E402
 
 import nstyle_helpers as ns  # noqa: E402
@@ -464,4 +464,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_stoppable(main))

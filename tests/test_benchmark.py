@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +22,7 @@ import torch
 
 from nstyle_helpers.features import VGG19Features
 from nstyle_helpers.objective import Objective
-from nstyle_helpers.transfer import transfer_loss_weights
+from nstyle_helpers.transfer import TransferConfig, style_transfer, transfer_loss_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -148,6 +152,97 @@ def test_the_peer_benchmark_runs_end_to_end_and_writes_its_table(peer, tmp_path)
             assert all(c is None or 1 <= c <= 2 * 12 + 20 for c in starts[variant])
     markdown = (tmp_path / "peer-cpu.md").read_text()
     assert "| 1 | quiet" in markdown and "nstyle" in markdown and "Perturbed starts" in markdown
+
+
+def _transfer_interrupted_at_step_3():
+    content, style = _images(shape=(1, 3, 16, 16))[:2]
+
+    def interrupt(progress):
+        if progress.step == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C in the terminal sends
+
+    return style_transfer(content, style, TransferConfig(steps=20, weights="random"),
+                          progress=False, callback=interrupt)
+
+
+def test_ctrl_c_inside_an_nstyle_run_stops_the_whole_benchmark_not_only_the_run(peer):
+    # Without the benchmark's handler the interrupt ends one run, as a student wants ...
+    assert _transfer_interrupted_at_step_3().stop_reason == "interrupted"
+    # ... and with it, it stops everything: nothing after the run happens.
+    machine = sys.modules["machine"]
+    after = []
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    assert machine.run_stoppable(lambda: after.append(_transfer_interrupted_at_step_3())) == 130
+    assert after == []
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie (killed, waiting for its parent to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _wait_until(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_stops_the_loaded_peer_benchmark_kills_its_busy_processes_and_writes_nothing(
+        tmp_path, signum):
+    command = [sys.executable, str(ROOT / "benchmarks/peer.py"), "--load", "--threads", "1",
+               "--sizes", "32", "--reps", "50", "--evaluations", "50", "--output", str(tmp_path)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_until(lambda: len(_children(process.pid)) == os.cpu_count(), 60)
+        busy = _children(process.pid)
+        time.sleep(1)  # into the measurements
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert f"stopped by {signum.name}: no results written" in stderr
+    assert "Traceback" not in stderr
+    assert list(tmp_path.iterdir()) == []
+    assert _wait_until(lambda: not any(_running(pid) for pid in busy), 10)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_a_busy_process_ends_by_itself_when_the_benchmark_is_killed_outright():
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]); "
+         "from machine import busy_processes; print(busy_processes(1)[0].pid, flush=True); "
+         "time.sleep(120)", str(ROOT / "benchmarks")], stdout=subprocess.PIPE, text=True)
+    try:
+        busy = int(parent.stdout.readline())
+        assert _running(busy)
+        parent.send_signal(signal.SIGKILL)  # no finally block runs, nothing can clean up
+        parent.wait(timeout=10)
+        assert _wait_until(lambda: not _running(busy), 10)
+    finally:
+        parent.kill()
+        parent.stdout.close()
 
 
 def test_a_perturbed_start_is_the_same_picture_within_half_an_8_bit_level(peer):
