@@ -39,7 +39,8 @@ def cpu_name() -> str:
 
 def busy_processes(count: int) -> list[subprocess.Popen]:
     """``count`` processes that keep one core busy each until killed (a "busy machine")."""
-    return [subprocess.Popen([sys.executable, "-c", _BUSY_LOOP, str(os.getpid())]) for _ in range(count)]
+    command = [sys.executable, "-c", _BUSY_LOOP, str(os.getpid())]
+    return [subprocess.Popen(command) for _ in range(count)]
 
 
 class Stopped(BaseException):
