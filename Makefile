@@ -39,14 +39,13 @@ assignments: $(STAMP)
 ## Time to quality against the PyTorch tutorial's own algorithm (benchmarks/peer.py: 2 and 1
 ## threads, both layer sets, 256 and 384 px, 3 repetitions, 3 perturbed starts: hours on a
 ## 2-core CPU), then one evaluation, batched sweeps and the GPU targets (benchmarks/run.py).
-## Not part of `make test`;
-## writes benchmarks/results/peer-cpu.md and <device>.md.
+## Not part of `make test`; writes benchmarks/results/peer-cpu.md and <device>.md.
 benchmark: $(STAMP)
 	$(PY) benchmarks/peer.py --starts 3
 	$(PY) benchmarks/run.py --threads 2
 
 ## The peer comparison for both layer sets and both thread counts at 256 px, one repetition
-## (20 min on a quiet 2-core CPU), into benchmarks/results/quick/ so that it never replaces
+## (19.7 min measured on a quiet 2-core CPU; see docs/DEVELOPING.md), into benchmarks/results/quick/ so that it never replaces
 ## the three-repetition results.
 benchmark-quick: $(STAMP)
 	$(PY) benchmarks/peer.py --sizes 256 --reps 1 --output benchmarks/results/quick
