@@ -30,8 +30,8 @@ project's names (:mod:`nstyle_helpers.features`) conv2_2 and conv1_1, conv1_2, c
 conv3_1: outputs *before* their ReLU. The paper's layers are ``relu_1, relu_3, relu_5, relu_9,
 relu_13`` and ``relu_10`` in the tutorial's names. :func:`tutorial_name` converts.
 
-Only the benchmark's bookkeeping is added: every evaluation's loss is recorded, and a run can
-stop at the first evaluation whose loss reaches a target (the time-to-quality measure).
+Only the benchmark's bookkeeping is added: every evaluation's loss and time are recorded, and a
+run can stop at the first evaluation whose loss reaches a target (the time-to-quality measure).
 """
 
 from __future__ import annotations
@@ -172,6 +172,8 @@ class TutorialRun:
 
     image: torch.Tensor  #: (1, 3, H, W) the final image, clamped as the tutorial returns it
     losses: list[float] = field(default_factory=list)  #: the loss of each evaluation
+    #: seconds from the loop's start to the end of each evaluation (model building not included)
+    elapsed: list[float] = field(default_factory=list)
     seconds: float = 0.0  #: wall time of the loop (model building not included)
 
     @property
@@ -208,6 +210,7 @@ def run_tutorial(tutorial: TutorialModel, content: torch.Tensor, *, num_steps: i
         loss = tutorial.loss()
         loss.backward()
         run.losses.append(float(loss.detach()))
+        run.elapsed.append(time.perf_counter() - start)
         if target is not None and run.losses[-1] <= target:
             raise _TargetReached
         return loss
