@@ -123,7 +123,7 @@ class Problem:
         self.target_evaluations = first.index(self.target) + 1
         # The tutorial's runs are deterministic (tested): a frozen run stopped at the target
         # would repeat this one's first target_evaluations evaluations, so its time to the
-        # target is read off here rather than run again (a quarter of benchmark-quick's time).
+        # target is read off here rather than run again (a fifth of benchmark-quick: DEVELOPING).
         self.frozen_time = built + run.elapsed[self.target_evaluations - 1]
 
     def tutorial_loss(self, image: torch.Tensor) -> float:
