@@ -106,8 +106,8 @@ class Problem:
     def tutorial(self, *, frozen: bool, target: float | None = None,
                  init: torch.Tensor | None = None,
                  num_steps: int = 300) -> tuple[float, TutorialRun]:
-        """A tutorial run and the seconds its model took to build (they count towards its
-        time, as the project's set-up does towards the project's)."""
+        """The seconds the tutorial's model took to build (they count towards its time, as
+        the project's set-up does towards the project's) and the run."""
         start = time.perf_counter()
         model = self.build_tutorial()
         built = time.perf_counter() - start
