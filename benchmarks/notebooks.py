@@ -70,7 +70,8 @@ def update_headers(rows: list[dict]) -> None:
         header = notebook.cells[0]
         lines = header.source.split("\n")
         columns = next(line for line in lines if line.startswith("| where")).split("|")
-        quiet, busy = columns.index(" time, quiet machine "), columns.index(" time, both cores busy ")
+        quiet = columns.index(" time, quiet machine ")
+        busy = columns.index(" time, both cores busy ")
         for i, line in enumerate(lines):
             mode = ("full" if line.startswith("| CPU") else
                     "quick" if line.startswith("| quick mode") else None)

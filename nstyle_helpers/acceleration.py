@@ -10,15 +10,17 @@ unchanged and in full precision. Inside the wrapper:
 
 - **autocast** (``precision="bfloat16"``): the convolutions run in bfloat16 (8 bits of
   mantissa, float32's range, so no loss scaling is needed) and their outputs are cast back
-  to float32 before any Gram matrix or loss sees them. On an NVIDIA GPU with tensor cores
-  this is several times faster than float32; on a CPU with native bfloat16 instructions
-  (AVX512-BF16 / AMX, via oneDNN) 1.25-1.8× faster per evaluation (measured on a 2-core
-  AMD EPYC, more on deeper layer sets); on other CPUs it is *slower* (emulated),
-  so ``"auto"`` picks it on CUDA only (on a CPU, ask for it). The features then agree with
-  the float32 path to about 1 % (relative, see ``tests/test_acceleration.py``), the loss
-  terms to about 0.2 %; the gradient to the image, whose backward pass also runs in
-  bfloat16, points the same way (cosine similarity ≈ 0.98) but differs by ~20 % element by
-  element, which L-BFGS and Adam tolerate (same loss reached, see ``benchmarks/``).
+  to float32 before any Gram matrix or loss sees them. On an NVIDIA GPU the tensor cores run
+  bfloat16 at a multiple of float32's rate (the hardware's figure: this project has not yet
+  measured it on a GPU, see ``benchmarks/results/experiments.md``); on a CPU with native
+  bfloat16 instructions (AVX512-BF16 / AMX, via oneDNN) it is 1.25-1.8× faster per
+  evaluation (measured on a 2-core AMD EPYC, more on deeper layer sets); on other CPUs it is
+  *slower* (emulated), so ``"auto"`` picks it on CUDA only (on a CPU, ask for it). The
+  features then agree with the float32 path to about 1 % (relative, see
+  ``tests/test_acceleration.py``), the loss terms to about 0.2 %; the gradient to the image,
+  whose backward pass also runs in bfloat16, points the same way (cosine similarity ≈ 0.98)
+  but differs by ~20 % element by element, which L-BFGS and Adam tolerate (same loss
+  reached, see ``benchmarks/``).
 - **channels_last** memory layout (N, H, W, C in memory): what cuDNN's tensor-core kernels
   want; without it every convolution transposes its input and output. It changes no values
   beyond rounding order. On a CPU it did not help (measured in ``benchmarks/``), so
