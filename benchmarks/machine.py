@@ -11,6 +11,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
+
 # Busy-loops, checking every ~0.02 s that its parent is alive: a benchmark killed outright
 # (SIGKILL, a closed terminal) leaves no process behind spinning a core. The parent's pid comes
 # as an argument, not from getppid() at start-up: a parent killed before the child got that far
@@ -27,7 +29,17 @@ while os.getppid() == parent:
 
 
 def cpu_name() -> str:
-    """The CPU's model name from /proc/cpuinfo, else what ``platform`` knows."""
+    """The CPU's model name (from /proc/cpuinfo, else what ``platform`` knows) and the
+    instruction set torch's kernels use on it, e.g. ``"AMD EPYC (AVX2)"``.
+
+    The instruction set is named because the shared development hosts differ in it under one
+    model name (AVX2 on some, AVX-512 with BF16 on others), and with it in speed and in
+    rounding, which sends L-BFGS down another path (``results/peer-cpu.md``).
+    """
+    return f"{_model_name()} ({torch.backends.cpu.get_cpu_capability()})"
+
+
+def _model_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

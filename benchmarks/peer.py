@@ -355,17 +355,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _key(measurement: dict) -> tuple:
-    return (measurement["threads"], measurement["loaded"], measurement["layers"],
-            measurement["size"])
+def _key(run: dict, measurement: dict) -> tuple:
+    return (run["environment"]["cpu"], measurement["threads"], measurement["loaded"],
+            measurement["layers"], measurement["size"])
 
 
 def merge(runs: list[dict], report: dict) -> list[dict]:
-    """The stored runs with ``report`` added: a configuration measured again (threads, load,
-    layers, size) leaves the older run, and a run left with nothing is dropped."""
-    new = {_key(m) for m in report["measurements"]}
+    """The stored runs with ``report`` added: a configuration measured again (CPU and its
+    instruction set, threads, load, layers, size) leaves the older run, and a run left with
+    nothing is dropped. Another CPU's results stay beside it: the shared hosts differ."""
+    new = {_key(report, m) for m in report["measurements"]}
     for run in runs:
-        run["measurements"] = [m for m in run["measurements"] if _key(m) not in new]
+        run["measurements"] = [m for m in run["measurements"] if _key(run, m) not in new]
     return [run for run in runs if run["measurements"]] + [report]
 
 

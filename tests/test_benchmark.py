@@ -269,15 +269,17 @@ def test_the_median_of_evaluation_counts_ranks_not_reached_above_every_count(
 
 def test_the_peer_results_accumulate_and_a_measured_again_configuration_replaces_its_old_one(
         peer):
-    def run(name, *keys):
-        return {"name": name, "measurements": [
+    # Replaced on the same CPU only: another instruction set's results stay beside it.
+    def run(name, *keys, cpu="AMD EPYC (AVX2)"):
+        return {"name": name, "environment": {"cpu": cpu}, "measurements": [
             {"threads": t, "loaded": False, "layers": layers, "size": "256x170"}
             for t, layers in keys]}
 
-    runs = peer.merge([run("old", (2, "paper"), (1, "paper")), run("older", (2, "tutorial"))],
+    runs = peer.merge([run("old", (2, "paper"), (1, "paper")), run("older", (2, "tutorial")),
+                       run("other CPU", (2, "paper"), cpu="AMD EPYC (AVX512)")],
                       run("new", (2, "tutorial"), (2, "paper")))
     assert [(r["name"], [(m["threads"], m["layers"]) for m in r["measurements"]])
-            for r in runs] == [("old", [(1, "paper")]),
+            for r in runs] == [("old", [(1, "paper")]), ("other CPU", [(2, "paper")]),
                                ("new", [(2, "tutorial"), (2, "paper")])]
 
 
