@@ -15,12 +15,12 @@ unchanged and in full precision. Inside the wrapper:
   measured it on a GPU, see ``benchmarks/results/experiments.md``); on a CPU with native
   bfloat16 instructions (AVX512-BF16 / AMX, via oneDNN) it is 1.25-1.8× faster per
   evaluation (measured on a 2-core AMD EPYC, more on deeper layer sets); on other CPUs it is
-  *slower* (emulated), so ``"auto"`` picks it on CUDA only (on a CPU, ask for it). The
-  features then agree with the float32 path to about 1 % (relative, see
-  ``tests/test_acceleration.py``), the loss terms to about 0.2 %; the gradient to the image,
-  whose backward pass also runs in bfloat16, points the same way (cosine similarity ≈ 0.98)
-  but differs by ~20 % element by element, which L-BFGS and Adam tolerate (same loss
-  reached, see ``benchmarks/``).
+  emulated, about 67× *slower* (measured on an AVX2 AMD EPYC; :func:`accelerate` warns), so
+  ``"auto"`` picks it on CUDA only (on a CPU, ask for it). The features then agree with the
+  float32 path to about 1 % (relative, see ``tests/test_acceleration.py``), the loss terms
+  to about 0.2 %; the gradient to the image, whose backward pass also runs in bfloat16,
+  points the same way (cosine similarity ≈ 0.98) but differs by ~20 % element by element,
+  which L-BFGS and Adam tolerate (same loss reached, see ``benchmarks/``).
 - **channels_last** memory layout (N, H, W, C in memory): what cuDNN's tensor-core kernels
   want; without it every convolution transposes its input and output. It changes no values
   beyond rounding order. On a CPU it did not help (measured in ``benchmarks/``), so
@@ -53,6 +53,8 @@ Example:
 """
 
 from __future__ import annotations
+
+import warnings
 
 import torch
 from torch import nn
@@ -91,13 +93,20 @@ def native_bfloat16(device: torch.device | str) -> bool:
     return False
 
 
+# Measured with benchmarks/run.py (2 threads, 256×170, an AVX2 AMD EPYC): 37.5 s per
+# evaluation in bfloat16 against 0.56 s in float32 (see benchmarks/results/experiments.md).
+EMULATED_BFLOAT16 = ("bfloat16 was asked for, but this CPU has no native bfloat16 (AVX512-BF16 "
+                     "or AMX), so it is emulated: measured 67× slower than float32 on such a "
+                     f"CPU. Unset {PRECISION_ENV} (or pass precision='float32') to run in float32.")
+
+
 def resolve_precision(precision: str | None, device: torch.device | str) -> str:
     """Resolve ``precision`` (``None``: ``$NSTYLE_PRECISION``, else ``"auto"``) for ``device``.
 
     ``"auto"`` is ``"bfloat16"`` on a CUDA GPU that computes it natively, else
     ``"float32"``: on the CPU, float32 stays the default so that results do not depend on
     which CPU runs them (ask for ``"bfloat16"`` explicitly; it is 1.25-1.8× faster on a CPU
-    with AVX512-BF16 and slower on one without).
+    with AVX512-BF16 and about 67× slower on one without, where :func:`accelerate` warns).
 
     >>> resolve_precision("auto", "cpu")
     'float32'
@@ -219,6 +228,8 @@ def accelerate(extractor: VGG19Features, device: torch.device | str | None = Non
         device = next(extractor.buffers()).device
     device = torch.device(device)
     precision = resolve_precision(precision, device)
+    if precision == "bfloat16" and device.type == "cpu" and not native_bfloat16(device):
+        warnings.warn(EMULATED_BFLOAT16, stacklevel=2)
     if channels_last is None:
         channels_last = device.type == "cuda"
     if winograd is None:

@@ -12,6 +12,8 @@ Stated tolerances (random VGG19 weights, smooth 48×64 images):
 No timing assertions here: speed is measured by ``benchmarks/run.py``.
 """
 
+import warnings
+
 import pytest
 import torch
 from torch.nn.functional import cosine_similarity
@@ -187,6 +189,7 @@ def test_precision_from_environment(monkeypatch):
         resolve_precision(None, "cpu")
 
 
+@pytest.mark.filterwarnings("ignore:bfloat16 was asked for")
 def test_accelerate_on_a_cpu_runs_direct_convolutions_unless_winograd_is_asked_for(
         vgg, monkeypatch):
     monkeypatch.delenv(WINOGRAD_ENV, raising=False)
@@ -214,6 +217,20 @@ def test_accelerate_on_a_cpu_runs_direct_convolutions_unless_winograd_is_asked_f
     assert not fast.channels_last and not fast.winograd
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_bfloat16_asked_for_on_a_cpu_without_it_warns_that_it_is_emulated(
+        vgg, monkeypatch, native):
+    monkeypatch.delenv(WINOGRAD_ENV, raising=False)
+    monkeypatch.setattr(acceleration, "native_bfloat16", lambda device: native)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fast = accelerate(vgg, "cpu", precision="bfloat16")
+    assert fast.precision == "bfloat16"  # a warning, not a refusal: the user asked for it
+    messages = [str(w.message) for w in caught]
+    assert messages == ([] if native else [acceleration.EMULATED_BFLOAT16])
+    assert native or "Unset NSTYLE_PRECISION" in messages[0]
+
+
 def test_two_identical_default_cpu_runs_are_bit_identical(monkeypatch):
     from nstyle_helpers.transfer import TransferConfig, style_transfer
 
@@ -236,6 +253,7 @@ def test_accelerate_on_cuda_uses_channels_last_and_bfloat16(vgg, monkeypatch):
     assert fast.channels_last and fast.precision == "bfloat16"
 
 
+@pytest.mark.filterwarnings("ignore:bfloat16 was asked for")
 def test_style_transfer_runs_with_bfloat16_from_the_environment(monkeypatch, images):
     monkeypatch.setenv(PRECISION_ENV, "bfloat16")
     result = style_transfer(images["content"], images["style"],
