@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/peer.py --sizes 256 --reps 1   # as make benchmark-quick: 20 min
     .venv/bin/python benchmarks/peer.py --threads 2 --load     # two busy processes meanwhile
     .venv/bin/python benchmarks/peer.py --threads 2 --sizes 256 --starts 5  # + perturbed starts
+    .venv/bin/python benchmarks/peer.py --threads 2 --sizes 256 --bfloat16  # + the opt-in
 
 For each (threads, layer set, size) it
 
@@ -16,7 +17,9 @@ For each (threads, layer set, size) it
    the tutorial with frozen weights (its later versions; its first repetition is read off the
    run of step 1, which a run stopped at the target repeats), and the project's default path
    (``style_transfer`` with the same layers; its default α, β and w_l are the tutorial's
-   weights converted exactly, so both minimise the same function);
+   weights converted exactly, so both minimise the same function); with ``--bfloat16``, a
+   fourth: the project with ``NSTYLE_PRECISION=bfloat16`` (opt-in; only on a CPU with native
+   bfloat16, which elsewhere is emulated and dozens of times slower);
 3. reports medians and ranges of the wall time (model building included on both sides), the
    evaluations, seconds per evaluation, and whether the project's repeated runs gave
    bit-identical loss sequences;
@@ -59,6 +62,7 @@ from tutorial import (TUTORIAL_CONTENT_LAYER, TUTORIAL_STYLE_LAYERS,  # noqa: E4
                       TutorialRun, build_tutorial_model, run_tutorial)
 
 import nstyle_helpers as ns  # noqa: E402
+from nstyle_helpers.acceleration import PRECISION_ENV, native_bfloat16  # noqa: E402
 from nstyle_helpers.features import CONTENT_LAYER, STYLE_LAYERS, VGG19Features  # noqa: E402
 from nstyle_helpers.images import resize  # noqa: E402
 from nstyle_helpers.transfer import TransferConfig, style_transfer  # noqa: E402
@@ -68,6 +72,7 @@ LAYER_SETS = {
     "paper": (CONTENT_LAYER, STYLE_LAYERS),
 }
 TUTORIAL, FROZEN, PROJECT = "tutorial (published)", "tutorial, frozen weights", "nstyle"
+BFLOAT16 = "nstyle, bfloat16 (opt-in)"
 
 
 def load_pair(size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,16 +137,21 @@ class Problem:
             self.judge.model(image)
             return float(self.judge.loss())
 
-    def project(self, init: torch.Tensor | None = None):
+    def project(self, init: torch.Tensor | None = None, precision: str | None = None):
         # At most twice the tutorial's evaluations: a run that has not got there by then is
         # reported as not reaching the target.
         config = TransferConfig(content_layer=self.content_layer, style_layers=self.style_layers,
                                 steps=2 * self.evaluations, weights="random")
-        start = time.perf_counter()
-        result = style_transfer(
-            self.content, self.style, config, progress=False, init=init,
-            callback=lambda p: float(p.losses["total"].sum()) <= self.target)
-        seconds = time.perf_counter() - start
+        if precision:  # as a user asks for it: through the environment
+            os.environ[PRECISION_ENV] = precision
+        try:
+            start = time.perf_counter()
+            result = style_transfer(
+                self.content, self.style, config, progress=False, init=init,
+                callback=lambda p: float(p.losses["total"].sum()) <= self.target)
+            seconds = time.perf_counter() - start
+        finally:
+            os.environ.pop(PRECISION_ENV, None)
         losses = result.history["total"].sum(1).tolist()
         return seconds, result.evaluations, losses, self.tutorial_loss(result.image)
 
@@ -162,10 +172,12 @@ class Problem:
             project.append(evaluations if self.reached(loss) else None)
         return {"count": count, FROZEN: tutorial, PROJECT: project}
 
-    def measure(self, reps: int) -> dict:
-        times = {TUTORIAL: [], FROZEN: [], PROJECT: []}
-        evaluations = {TUTORIAL: [], FROZEN: [], PROJECT: []}
-        sequences, judged = [], []
+    def measure(self, reps: int, bfloat16: bool = False) -> dict:
+        projects = {PROJECT: None, **({BFLOAT16: "bfloat16"} if bfloat16 else {})}
+        times = {name: [] for name in (TUTORIAL, FROZEN, *projects)}
+        evaluations = {name: [] for name in times}
+        sequences = {name: [] for name in projects}
+        judged = {name: [] for name in projects}
         for rep in range(reps):
             for name, frozen in ((TUTORIAL, False), (FROZEN, True)):
                 if frozen and rep == 0:  # measured by find_target
@@ -175,13 +187,12 @@ class Problem:
                 built, run = self.tutorial(frozen=frozen, target=self.target)
                 times[name].append(built + run.elapsed[-1])
                 evaluations[name].append(run.evaluations)
-            seconds, evals, losses, loss = self.project()
-            times[PROJECT].append(seconds)
-            evaluations[PROJECT].append(evals)
-            sequences.append(losses)
-            judged.append(loss)
-        # Reached when the tutorial's own loss of the image the project returns is at the target.
-        reached = all(self.reached(loss) for loss in judged)
+            for name, precision in projects.items():
+                seconds, evals, losses, loss = self.project(precision=precision)
+                times[name].append(seconds)
+                evaluations[name].append(evals)
+                sequences[name].append(losses)
+                judged[name].append(loss)
         rows = []
         for name in times:
             median = statistics.median(times[name])
@@ -189,10 +200,17 @@ class Problem:
             rows.append({"variant": name, "seconds": times[name], "median_seconds": median,
                          "evaluations": evaluations[name], "seconds_per_evaluation":
                          median / evals, "ratio": statistics.median(times[TUTORIAL]) / median})
+            if name in projects:
+                # Reached when the tutorial's own loss of the image returned is at the target.
+                rows[-1].update(reached=all(self.reached(loss) for loss in judged[name]),
+                                identical_runs=all(s == sequences[name][0]
+                                                   for s in sequences[name]))
+        project = next(r for r in rows if r["variant"] == PROJECT)
         return {"layers": self.layer_set, "size": self.size, "target": self.target,
                 "tutorial_evaluations_to_target": self.target_evaluations, "rows": rows,
-                "project_reached": reached, "project_final_tutorial_loss": judged,
-                "project_identical_runs": all(s == sequences[0] for s in sequences)}
+                "project_reached": project["reached"],
+                "project_final_tutorial_loss": judged[PROJECT],
+                "project_identical_runs": project["identical_runs"]}
 
 
 def perturbed(image: torch.Tensor, seed: int) -> torch.Tensor:
@@ -236,7 +254,7 @@ def markdown(report: dict) -> str:
         load = (f"{'busy' if m['loaded'] else 'quiet'} "
                 f"({m['load_before']:.1f}→{m['load_after']:.1f})")
         for r in m["rows"]:
-            missed = r["variant"] == PROJECT and not m["project_reached"]
+            missed = not r.get("reached", r["variant"] != PROJECT or m["project_reached"])
             time_to = "not reached" if missed else spread(r["seconds"])
             ratio = "–" if missed else f"×{r['ratio']:.2f}"
             lines.append(f"| {m['threads']} | {load} | {m['layers']} | {m['size']} | "
@@ -248,10 +266,19 @@ def markdown(report: dict) -> str:
     for m in report["measurements"]:
         lines.append(f"| {m['threads']} | {'busy' if m['loaded'] else 'quiet'} | {m['layers']} | "
                      f"{m['size']} | {m['target']:.5g} ({m['tutorial_evaluations_to_target']}) | "
-                     f"{'yes' if m['project_reached'] else 'NO'} | "
-                     f"{'yes' if m['project_identical_runs'] else 'NO'} |")
+                     f"{yes(m, 'reached')} | {yes(m, 'identical_runs')} |")
     lines += starts_table(report)
     return "\n".join(lines) + "\n"
+
+
+def yes(measurement: dict, key: str) -> str:
+    """``yes``/``NO`` for nstyle's row, and for the bfloat16 row where it was measured."""
+    answers = {r["variant"]: "yes" if r[key] else "NO"
+               for r in measurement["rows"] if key in r}
+    if not answers:  # a record from before the rows carried it
+        answers = {PROJECT: "yes" if measurement[f"project_{key}"] else "NO"}
+    bfloat16 = f" (bfloat16: {answers[BFLOAT16]})" if BFLOAT16 in answers else ""
+    return answers[PROJECT] + bfloat16
 
 
 def starts_table(report: dict) -> list[str]:
@@ -296,8 +323,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="also count evaluations from this many perturbed starts (default 0)")
     parser.add_argument("--load", action="store_true",
                         help="keep every core busy with another process meanwhile")
+    parser.add_argument("--bfloat16", action="store_true",
+                        help="also time the opt-in NSTYLE_PRECISION=bfloat16 (a CPU with "
+                             "native bfloat16 only)")
     parser.add_argument("--output", default=str(HERE / "results"), help="results folder")
     args = parser.parse_args(argv)
+    if args.bfloat16 and not native_bfloat16("cpu"):
+        parser.error("--bfloat16 needs a CPU with native bfloat16 (AVX512-BF16 or AMX); this "
+                     "one would emulate it, dozens of times slower than float32. Leave it out.")
     warnings.simplefilter("ignore", ns.weights.RandomWeightsWarning)
     for variable in ("NSTYLE_PRECISION", "NSTYLE_WINOGRAD", "NSTYLE_DEVICE"):
         os.environ.pop(variable, None)  # the defaults, as a user gets them
@@ -320,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
                     load_before = os.getloadavg()[0]
                     problem = Problem(layer_set, size, args.evaluations)
                     problem.find_target()
-                    measured = problem.measure(args.reps)
+                    measured = problem.measure(args.reps, bfloat16=args.bfloat16)
                     if args.starts:
                         measured["starts"] = problem.from_starts(args.starts)
                     measured.update(threads=count, loaded=args.load, load_before=load_before,
@@ -333,10 +366,10 @@ def main(argv: list[str] | None = None) -> int:
                           + "; ".join(f"{name} {spread(r['seconds'])}, "
                                       f"{spread(r['evaluations'], '', 0)} evaluations, "
                                       f"×{r['ratio']:.2f}" for name, r in rows.items())
-                          + ("" if measured["project_reached"] else
-                             f"; nstyle did NOT reach the target in {2 * args.evaluations} "
-                             "evaluations")
-                          + f"; identical runs: {measured['project_identical_runs']}"
+                          + "".join(f"; {name} did NOT reach the target in "
+                                    f"{2 * args.evaluations} evaluations"
+                                    for name, r in rows.items() if not r.get("reached", True))
+                          + f"; identical runs: {yes(measured, 'identical_runs')}"
                           + (f"; from {args.starts} perturbed starts, evaluations: tutorial "
                              f"{counts(measured['starts'][FROZEN])}, nstyle "
                              f"{counts(measured['starts'][PROJECT])}" if args.starts else ""),

@@ -159,6 +159,46 @@ def test_the_peer_benchmark_runs_end_to_end_and_writes_its_table(peer, tmp_path)
     assert "| 1 | quiet" in markdown and "nstyle" in markdown and "Perturbed starts" in markdown
 
 
+@pytest.mark.filterwarnings("ignore:bfloat16 was asked for")
+def test_the_peer_benchmark_times_the_opt_in_bfloat16_beside_the_default(
+        peer, tmp_path, monkeypatch):
+    monkeypatch.setattr(peer, "native_bfloat16", lambda device: True)  # any CPU, at 32 px
+    precisions = []
+
+    def spy(*args, **kwargs):  # the precision each nstyle run was asked for, as a user asks
+        precisions.append(os.environ.get("NSTYLE_PRECISION"))
+        return style_transfer(*args, **kwargs)
+
+    monkeypatch.setattr(peer, "style_transfer", spy)
+    threads = torch.get_num_threads()
+    try:
+        assert peer.main(["--threads", "1", "--layers", "tutorial", "--sizes", "32", "--reps",
+                          "2", "--evaluations", "12", "--bfloat16",
+                          "--output", str(tmp_path)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert "NSTYLE_PRECISION" not in os.environ  # set for the bfloat16 runs only
+    (m,) = json.loads((tmp_path / "peer-cpu.json").read_text())[0]["measurements"]
+    rows = {r["variant"]: r for r in m["rows"]}
+    assert list(rows) == [peer.TUTORIAL, peer.FROZEN, peer.PROJECT, peer.BFLOAT16]
+    for name in (peer.PROJECT, peer.BFLOAT16):
+        assert rows[name]["reached"] and rows[name]["identical_runs"]
+        assert len(rows[name]["seconds"]) == 2
+    assert precisions == [None, "bfloat16"] * 2  # interleaved, the default first
+    markdown = (tmp_path / "peer-cpu.md").read_text()
+    assert f"| {peer.BFLOAT16} |" in markdown and "yes (bfloat16: yes)" in markdown
+
+
+def test_the_peer_benchmark_refuses_bfloat16_where_the_cpu_would_emulate_it(
+        peer, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(peer, "native_bfloat16", lambda device: False)
+    with pytest.raises(SystemExit) as stopped:
+        peer.main(["--bfloat16", "--output", str(tmp_path)])
+    assert stopped.value.code == 2
+    assert "needs a CPU with native bfloat16" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
 def _transfer_interrupted_at_step_3():
     content, style = _images(shape=(1, 3, 16, 16))[:2]
 
