@@ -45,7 +45,7 @@ benchmark: $(STAMP)
 	$(PY) benchmarks/run.py --threads 2
 
 ## The peer comparison for both layer sets and both thread counts at 256 px, one repetition
-## (19.7-23.2 min measured on a quiet 2-core CPU; see docs/DEVELOPING.md), into
+## (15.9-23.2 min measured on quiet 2-core CPUs; see docs/DEVELOPING.md), into
 ## benchmarks/results/quick/ so that it never replaces the three-repetition results.
 benchmark-quick: $(STAMP)
 	$(PY) benchmarks/peer.py --sizes 256 --reps 1 --output benchmarks/results/quick

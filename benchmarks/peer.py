@@ -365,10 +365,10 @@ def main(argv: list[str] | None = None) -> int:
                           f"{measured['tutorial_evaluations_to_target']}; "
                           + "; ".join(f"{name} {spread(r['seconds'])}, "
                                       f"{spread(r['evaluations'], '', 0)} evaluations, "
-                                      f"×{r['ratio']:.2f}" for name, r in rows.items())
-                          + "".join(f"; {name} did NOT reach the target in "
-                                    f"{2 * args.evaluations} evaluations"
-                                    for name, r in rows.items() if not r.get("reached", True))
+                                      f"×{r['ratio']:.2f}" if r.get("reached", True) else
+                                      f"{name} did NOT reach the target in "
+                                      f"{2 * args.evaluations} evaluations"
+                                      for name, r in rows.items())
                           + f"; identical runs: {yes(measured, 'identical_runs')}"
                           + (f"; from {args.starts} perturbed starts, evaluations: tutorial "
                              f"{counts(measured['starts'][FROZEN])}, nstyle "
