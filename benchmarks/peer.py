@@ -203,14 +203,11 @@ class Problem:
             if name in projects:
                 # Reached when the tutorial's own loss of the image returned is at the target.
                 rows[-1].update(reached=all(self.reached(loss) for loss in judged[name]),
+                                final_tutorial_loss=judged[name],
                                 identical_runs=all(s == sequences[name][0]
                                                    for s in sequences[name]))
-        project = next(r for r in rows if r["variant"] == PROJECT)
         return {"layers": self.layer_set, "size": self.size, "target": self.target,
-                "tutorial_evaluations_to_target": self.target_evaluations, "rows": rows,
-                "project_reached": project["reached"],
-                "project_final_tutorial_loss": judged[PROJECT],
-                "project_identical_runs": project["identical_runs"]}
+                "tutorial_evaluations_to_target": self.target_evaluations, "rows": rows}
 
 
 def perturbed(image: torch.Tensor, seed: int) -> torch.Tensor:
@@ -254,7 +251,7 @@ def markdown(report: dict) -> str:
         load = (f"{'busy' if m['loaded'] else 'quiet'} "
                 f"({m['load_before']:.1f}→{m['load_after']:.1f})")
         for r in m["rows"]:
-            missed = not r.get("reached", r["variant"] != PROJECT or m["project_reached"])
+            missed = not r.get("reached", True)  # only nstyle's rows can miss
             time_to = "not reached" if missed else spread(r["seconds"])
             ratio = "–" if missed else f"×{r['ratio']:.2f}"
             lines.append(f"| {m['threads']} | {load} | {m['layers']} | {m['size']} | "
@@ -275,8 +272,6 @@ def yes(measurement: dict, key: str) -> str:
     """``yes``/``NO`` for nstyle's row, and for the bfloat16 row where it was measured."""
     answers = {r["variant"]: "yes" if r[key] else "NO"
                for r in measurement["rows"] if key in r}
-    if not answers:  # a record from before the rows carried it
-        answers = {PROJECT: "yes" if measurement[f"project_{key}"] else "NO"}
     bfloat16 = f" (bfloat16: {answers[BFLOAT16]})" if BFLOAT16 in answers else ""
     return answers[PROJECT] + bfloat16
 
@@ -332,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--bfloat16 needs a CPU with native bfloat16 (AVX512-BF16 or AMX); this "
                      "one would emulate it, dozens of times slower than float32. Leave it out.")
     warnings.simplefilter("ignore", ns.weights.RandomWeightsWarning)
-    for variable in ("NSTYLE_PRECISION", "NSTYLE_WINOGRAD", "NSTYLE_DEVICE"):
+    for variable in (PRECISION_ENV, "NSTYLE_WINOGRAD", "NSTYLE_DEVICE"):
         os.environ.pop(variable, None)  # the defaults, as a user gets them
     threads = [int(t) for t in args.threads.split(",")]
     sizes = [int(s) for s in args.sizes.split(",")]
