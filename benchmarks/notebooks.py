@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from datetime import date
@@ -26,7 +25,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from machine import busy_processes  # benchmarks/machine.py, beside this script
+from machine import busy_processes, cpu_name  # benchmarks/machine.py, beside this script
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("0[0-5]_*.ipynb"))
@@ -120,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             row = {"notebook": path.stem, "mode": args.mode, "loaded": args.load,
                    "seconds": seconds, "date": date.today().isoformat(),
                    "torch": torch.__version__, "loadavg": loadavg,
-                   "cpu": platform.processor() or platform.machine()}
+                   "cpu": cpu_name()}
             rows.append(row)
             print(f"{path.stem}: {args.mode} mode, {'loaded' if args.load else 'quiet'}: "
                   f"{seconds:.0f} s", flush=True)

@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/peer.py                # 2 and 1 threads, both layer sets,
                                                        # 256 and 384 px, 3 repetitions: hours
-    .venv/bin/python benchmarks/peer.py --sizes 256 --reps 1   # as make benchmark-quick: 20 min
+    .venv/bin/python benchmarks/peer.py --sizes 256 --reps 1 --output benchmarks/results/quick
+                                                       # make benchmark-quick: 16-23 min
     .venv/bin/python benchmarks/peer.py --threads 2 --load     # two busy processes meanwhile
     .venv/bin/python benchmarks/peer.py --threads 2 --sizes 256 --starts 5  # + perturbed starts
     .venv/bin/python benchmarks/peer.py --threads 2 --sizes 256 --bfloat16  # + the opt-in
@@ -138,8 +139,8 @@ class Problem:
             return float(self.judge.loss())
 
     def project(self, init: torch.Tensor | None = None, precision: str | None = None):
-        # At most twice the tutorial's evaluations: a run that has not got there by then is
-        # reported as not reaching the target.
+        # At most twice the evaluations the target is taken from (600 by default): a run that
+        # has not got there by then is reported as not reaching the target.
         config = TransferConfig(content_layer=self.content_layer, style_layers=self.style_layers,
                                 steps=2 * self.evaluations, weights="random")
         if precision:  # as a user asks for it: through the environment
@@ -161,7 +162,7 @@ class Problem:
 
     def from_starts(self, count: int) -> dict:
         """Evaluations to the target from ``count`` perturbed starts (None: not reached in
-        twice the tutorial's evaluations), frozen tutorial and project."""
+        twice the evaluations the target is taken from), frozen tutorial and project."""
         tutorial, project = [], []
         for seed in range(1, count + 1):
             start = perturbed(self.content, seed)
@@ -282,7 +283,8 @@ def starts_table(report: dict) -> list[str]:
         return []
     lines = ["", "Perturbed starts (`--starts`): evaluations to the same target from the content "
              "image plus seeded noise within half an 8-bit level (capped at twice the "
-             "tutorial's evaluations; –: not reached). Time ratio: the median evaluations times "
+             "evaluations the target is taken from, the tutorial at the end of its 20-evaluation "
+             "step; –: not reached). Time ratio: the median evaluations times "
              "the measured seconds per evaluation, published tutorial / nstyle.", "",
              "| threads | load | layers | size | starts | tutorial, frozen: evaluations | "
              "nstyle: evaluations | time ratio |", "|---|---|---|---|---:|---|---|---:|"]

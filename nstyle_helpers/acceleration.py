@@ -13,9 +13,10 @@ unchanged and in full precision. Inside the wrapper:
   to float32 before any Gram matrix or loss sees them. On an NVIDIA GPU the tensor cores run
   bfloat16 at a multiple of float32's rate (the hardware's figure: this project has not yet
   measured it on a GPU, see ``benchmarks/results/experiments.md``); on a CPU with native
-  bfloat16 instructions (AVX512-BF16 / AMX, via oneDNN) it is 1.25-1.8× faster per
-  evaluation (measured on a 2-core AMD EPYC, more on deeper layer sets); on other CPUs it is
-  emulated, about 67× *slower* (measured on an AVX2 AMD EPYC; :func:`accelerate` warns), so
+  bfloat16 instructions (AVX512-BF16 / AMX, via oneDNN) it is 1.2-1.9× faster per
+  evaluation (measured on a 2-core AMD EPYC with AVX512-BF16 and a 2-core Intel Xeon with
+  AMX, more on deeper layer sets); on other CPUs it is emulated, about 67× *slower*
+  (measured on an AVX2 AMD EPYC; :func:`accelerate` warns), so
   ``"auto"`` picks it on CUDA only (on a CPU, ask for it). The features then agree with the
   float32 path to about 1 % (relative, see ``tests/test_acceleration.py``), the loss terms
   to about 0.2 %; the gradient to the image, whose backward pass also runs in bfloat16,
@@ -31,9 +32,10 @@ unchanged and in full precision. Inside the wrapper:
   Gram matrices' matrix products, which stay float32).
 - **Winograd convolutions** (``winograd=True``, CPU, float32, opt-in): the 3×3 convolutions
   run with Winograd's algorithm through NNPACK, several times fewer multiplications than the
-  direct sum: on the development machine about 1.7× faster per loss evaluation with one
-  thread, about even at 192-256 px and 1.27× at 384 px with two; each layer shape is checked
-  against PyTorch's convolution before use (:mod:`nstyle_helpers.winograd`).
+  direct sum: on an AMD EPYC about 1.7× faster per loss evaluation with one thread; with
+  two, 1.4-1.7× *slower* at 128-256 px (``benchmarks/results/cpu.md``) and 1.27× faster at
+  384 px (an earlier round, ``experiments.md``); each layer shape is checked against
+  PyTorch's convolution before use (:mod:`nstyle_helpers.winograd`).
   ``winograd=None`` in :func:`accelerate` uses it on a CPU only when ``$NSTYLE_WINOGRAD=1``
   and NNPACK is available.
 - ``compile=True``: :func:`torch.compile` on the network (optional; the first call compiles
@@ -105,7 +107,7 @@ def resolve_precision(precision: str | None, device: torch.device | str) -> str:
 
     ``"auto"`` is ``"bfloat16"`` on a CUDA GPU that computes it natively, else
     ``"float32"``: on the CPU, float32 stays the default so that results do not depend on
-    which CPU runs them (ask for ``"bfloat16"`` explicitly; it is 1.25-1.8× faster on a CPU
+    which CPU runs them (ask for ``"bfloat16"`` explicitly; it is 1.2-1.9× faster on a CPU
     with AVX512-BF16 and about 67× slower on one without, where :func:`accelerate` warns).
 
     >>> resolve_precision("auto", "cpu")

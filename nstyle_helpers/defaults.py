@@ -42,9 +42,11 @@ reaches a good result in fewer steps; the notebooks compare both.
 
 Size and steps
 --------------
-Measured on a 2-core CPU, one loss evaluation (VGG19 to relu5_1, forward and backward) takes
-about 0.8 s at 384 × 256, so the CPU default (384 px, 300 L-BFGS steps) runs in about 4-5
-minutes, inside the 10-minute budget. On a GPU the default is 512 px and 500 steps.
+Measured on 2-core CPUs with 2 threads, one loss evaluation (VGG19 to relu5_1, forward and
+backward) takes 0.5-0.9 s at 384 × 256 (``benchmarks/results/peer-cpu.md``), so the CPU
+default (384 px, 300 L-BFGS steps) takes 3-5 minutes in all (``make run``: 2 min 59 s to
+5 min 1 s on the hosts of ``docs/DEVELOPING.md``), inside the 10-minute budget. On a GPU the
+default is 512 px and 500 steps.
 
 Quick mode
 ----------

@@ -26,8 +26,10 @@ comes back down from them by itself within a few steps, and a restart throws awa
 curvature memory that brings it down. Measured against the PyTorch tutorial's lowest loss
 (``benchmarks/results/experiments.md``): restarting after a single step above 10× missed it
 in 600 evaluations from three of three starts on the paper's layers (one thread), where
-waiting 10 steps reached it in 189-239, and it reached it from every start measured (19
-runs), though in some runs later than the single-step rule (up to ×2.2 the evaluations).
+waiting 10 steps reached it in 189-239, and it reached it from every start measured in that
+round (19 runs), though in some runs later than the single-step rule (up to ×2.2 the
+evaluations). It is no guarantee: on another host (an Intel Xeon, one thread) a spike that
+came back below 10× after 9 steps left the run 0.8 % above the target after 600.
 A factor of 2 missed it too.
 
 Nothing is lost when a run goes wrong: the loop keeps the best image seen so far (lowest

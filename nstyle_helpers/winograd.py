@@ -37,9 +37,10 @@ runs PyTorch's convolution from then on, and :attr:`WinogradConv2d.rejected` say
 NNPACK is missing or fails, PyTorch's convolution runs instead.
 
 **Opt-in.** Measured on a 2-core CPU with the two threads a laptop user has, Winograd was
-about even with PyTorch's convolution at 192-256 px and ×1.27 faster per loss evaluation at
-384 px; its thread pool competes with PyTorch's, which is worse on a loaded machine
-(``benchmarks/results/experiments.md``). It is therefore off unless asked for:
+1.4-1.7× *slower* than PyTorch's convolution per loss evaluation at 128-256 px
+(``benchmarks/results/cpu.md``) and ×1.27 faster at 384 px (an earlier round,
+``benchmarks/results/experiments.md``); its thread pool competes with PyTorch's, which is
+worse on a loaded machine. It is therefore off unless asked for:
 ``NSTYLE_WINOGRAD=1`` or ``accelerate(..., winograd=True)``.
 """
 
