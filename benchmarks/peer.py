@@ -141,8 +141,10 @@ class Problem:
     def project(self, init: torch.Tensor | None = None, precision: str | None = None):
         # At most twice the evaluations the target is taken from (600 by default): a run that
         # has not got there by then is reported as not reaching the target.
+        # The tutorial balance: the tutorial's own function, whatever the weights.
         config = TransferConfig(content_layer=self.content_layer, style_layers=self.style_layers,
-                                steps=2 * self.evaluations, weights="random")
+                                steps=2 * self.evaluations, weights="random",
+                                balance="tutorial")
         if precision:  # as a user asks for it: through the environment
             os.environ[PRECISION_ENV] = precision
         try:

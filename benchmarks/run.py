@@ -217,7 +217,7 @@ def batched_sweeps(args, device, report):
     layers = list(CONTENT_LAYERS_FIG1)
     content_ext = build_extractor(layers, config, device, progress=False)
     transfer_ext = build_extractor(LAYERS, config, device, progress=False)
-    base = TransferConfig(steps=steps, weights=args.weights)
+    base = TransferConfig(steps=steps, weights=args.weights, balance="tutorial")
     d = transfer_loss_weights(*content.shape[-2:])
     grid = [base.replace(content_weight=d.content_weight * a, style_weight=d.style_weight * b)
             for a in (0.1, 1.0, 10.0) for b in (0.1, 1.0, 10.0)]
@@ -290,7 +290,7 @@ def gpu_only(args, device, report):
         print(f"    peak memory, one evaluation at {w}x{h}: {peak:.2f} GiB")
         del objective, image
     content, style = load_pair(512, device)
-    config = TransferConfig(optimizer="adam", steps=500, weights=args.weights)
+    config = TransferConfig(optimizer="adam", steps=500, weights=args.weights, balance="tutorial")
     extractor = build_extractor(LAYERS, config, device, progress=False)
     style_transfer(content, style, config.replace(steps=5), extractor=extractor, progress=False)
     adam = timed(lambda: style_transfer(content, style, config, extractor=extractor,

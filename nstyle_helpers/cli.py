@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from .defaults import default_size, default_steps
+from .defaults import BALANCES, RELATIVE_CONTENT_WEIGHT, RELATIVE_STYLE_WEIGHT, default_size, \
+    default_steps
 from .devices import resolve_device
 from .errors import DivergedError, NstyleError, OutputError, OutputExistsError, SettingsError
 from .examples import image_path
@@ -164,10 +165,16 @@ def build_parser() -> argparse.ArgumentParser:
                                "list (a.jpg,b.jpg) for several styles, blended by "
                                "--style-blend or placed by --mask")
     transfer.add_argument("--content-weight", type=_weight("the content weight"),
-                          help="alpha (default: the PyTorch tutorial's weight converted to the "
-                               "paper's formulas, see nstyle_helpers/defaults.py)")
+                          help="alpha (default: the balance's, see --balance and "
+                               "nstyle_helpers/defaults.py)")
     transfer.add_argument("--style-weight", type=_weight("the style weight"),
                           help="beta (default: likewise)")
+    transfer.add_argument("--balance", choices=BALANCES,
+                          help="relative: each loss term a relative error, alpha "
+                               f"{RELATIVE_CONTENT_WEIGHT:g}, beta {RELATIVE_STYLE_WEIGHT:g}, "
+                               "right on networks of any activation scale; tutorial: the "
+                               "PyTorch tutorial's weights, exact for torchvision's VGG19 "
+                               "(default: tutorial with torchvision's weights, else relative)")
     transfer.add_argument("--tv-weight", type=_weight("the total-variation weight"), default=0.0,
                           help="total-variation weight (default 0)")
     transfer.add_argument("--content-layer", default=CONTENT_LAYER,
@@ -282,7 +289,7 @@ def _init_and_config(args, content: torch.Tensor, steps: int, progress: bool):
         content_weight=args.content_weight, style_weight=args.style_weight,
         tv_weight=args.tv_weight, init="content" if init is not None else args.init,
         optimizer=args.optimizer, steps=steps, lr=args.lr, seed=args.seed,
-        pooling=args.pooling, weights=args.weights)
+        pooling=args.pooling, weights=args.weights, balance=args.balance)
     return init, config
 
 

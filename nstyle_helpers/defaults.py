@@ -40,6 +40,33 @@ tutorial's "conv_4" is really conv2_2 before its ReLU, see :mod:`nstyle_helpers.
 What we change: the starting image is the content image rather than noise (the paper), which
 reaches a good result in fewer steps; the notebooks compare both.
 
+The relative balance: networks at other scales
+-----------------------------------------------
+The conversion above is exact for torchvision's VGG19 and nothing else. Caffe-trained VGG
+networks (the paper's normalised VGG19, jcjohnson's, and the VGG16 features in VGG19's
+layout that this project's pictures are made with, ``../shared/weights/SOURCES.md``) have
+activations 20-300 times larger, layer by layer differently; the style term grows with the
+fourth power of that, the content term with the square. With the tutorial's weights the
+Great Wave on Chicago on that VGG16 was all wave, no skyline.
+
+So every other network gets the *relative* balance: each layer's loss is divided by its
+value at an all-zero feature map (:func:`~nstyle_helpers.objective.relative_scale`), which
+makes it a relative error, ‖F − P‖² / ‖P‖² for content and ‖G − A‖² / ‖A‖² for style, the
+same number whatever the layer's activation scale. Then
+
+.. math::  L = \alpha \frac{\|F - P\|^2}{\|P\|^2}
+             + \beta \sum_{l} w_l \frac{\|G^l - A^l\|^2}{\|A^l\|^2},
+           \qquad w_l = 1/|\lambda| \text{ (the paper's 1/5)},
+
+and α, β are plain numbers that do not depend on the network or the image size. We chose
+α = 1, β = 5 by looking at the pictures (real ImageNet features, the shared VGG16 file,
+2026-12-07, 192 px, 100 L-BFGS steps from the content image): β/α = 0.3 and 1 keep the
+skyline with a little texture, 2-5 paint the Great Wave's water and sky over a skyline that
+stays readable, 10 and above lose the towers to the wave; on Tübingen + The Starry Night,
+5 gives the familiar swirls over houses that stay houses. Not measured: the relative balance
+on torchvision's VGG19 (its weights cannot be downloaded here), which is why that network
+keeps the tutorial's balance by default (:func:`resolve_balance`).
+
 Size and steps
 --------------
 Measured on 2-core CPUs with 2 threads, one loss evaluation (VGG19 to relu5_1, forward and
@@ -56,12 +83,13 @@ few steps) for tests on a 2-core CPU. Read sizes and step counts through :func:`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from .environment import QUICK_ENV, quick_setting
+from .errors import SettingsError
 
 __all__ = [
     "QUICK_ENV",
@@ -71,6 +99,9 @@ __all__ = [
     "default_steps",
     "LossWeights",
     "tutorial_equivalent_weights",
+    "BALANCES",
+    "resolve_balance",
+    "relative_weights",
 ]
 
 
@@ -81,6 +112,14 @@ QUICK_SIZE, QUICK_STEPS = 64, 5
 # The PyTorch tutorial's weights (content MSE weight, style MSE weight).
 TUTORIAL_CONTENT_WEIGHT = 1.0
 TUTORIAL_STYLE_WEIGHT = 1e6
+
+#: How the content and style terms are balanced (see the module docstring).
+BALANCES = ("relative", "tutorial")
+
+# The relative balance's α and β (terms as relative errors, w_l = 1/|λ|): measured on real
+# ImageNet features, see "The relative balance" above.
+RELATIVE_CONTENT_WEIGHT = 1.0
+RELATIVE_STYLE_WEIGHT = 5.0
 
 
 def quick_mode() -> bool:
@@ -141,3 +180,28 @@ def tutorial_equivalent_weights(content_maps: int, content_positions: int,
         style_weight=TUTORIAL_STYLE_WEIGHT * 4.0 * total,
         layer_weights={layer: value / total for layer, value in inverse_squares.items()},
     )
+
+
+def resolve_balance(balance: str | None, weights_source) -> str:
+    """``balance`` if given, else ``"tutorial"`` for torchvision's own VGG19 download
+    (``weights_source == "imagenet"``) and ``"relative"`` for every other network.
+
+    >>> resolve_balance(None, "imagenet"), resolve_balance(None, "vgg.pth")
+    ('tutorial', 'relative')
+    """
+    if balance is None:
+        return "tutorial" if weights_source == "imagenet" else "relative"
+    if balance not in BALANCES:
+        raise SettingsError(f"balance must be one of {', '.join(BALANCES)}, not {balance!r}.")
+    return balance
+
+
+def relative_weights(style_layers: Sequence[str]) -> LossWeights:
+    """The relative balance: α, β for relative-error terms, and the paper's w_l = 1/|λ|.
+
+    >>> relative_weights(["relu1_1", "relu2_1"]).layer_weights
+    {'relu1_1': 0.5, 'relu2_1': 0.5}
+    """
+    return LossWeights(content_weight=RELATIVE_CONTENT_WEIGHT,
+                       style_weight=RELATIVE_STYLE_WEIGHT,
+                       layer_weights={layer: 1.0 / len(style_layers) for layer in style_layers})

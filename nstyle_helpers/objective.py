@@ -34,7 +34,7 @@ from .features import VGG19Features
 from .losses import content_loss, gram_matrix, pixel_loss, style_layer_loss, total_variation
 
 __all__ = ["Weight", "Objective", "GramStyle", "StyleTerm", "per_position_grams",
-           "one_hot_layer_weights"]
+           "one_hot_layer_weights", "relative_scale"]
 
 #: A loss weight: one number for every image, or an (N,) tensor with one per image.
 Weight = float | torch.Tensor
@@ -114,6 +114,10 @@ class Objective:
         style_layers: layer names (w_l = 1/|λ|, the paper's 1/5) or ``{layer: w_l}``.
         content_weight: α.  style_weight: β.  tv_weight: weight of :func:`total_variation`.
         pixel_target: (1 or N, 3, H, W) z for the pixel loss Σ(x − z)² (weight 1).
+        relative: divide each layer's content and style loss by its value for an all-zero
+            feature map (½ Σ P² for content, Σ (A/M)² / 4N² for style), which makes it a
+            relative error that does not depend on the network's activation scale (see
+            :func:`relative_scale`). ``False``: the paper's formulas as they stand.
 
     Departure from the paper: E_l assumes the style image a and the generated image x
     have the same size. When they differ, the Gram matrix A^l (a sum over M_l(a) positions)
@@ -128,7 +132,8 @@ class Objective:
                  style: StyleTerm | None = None,
                  style_layers: Mapping[str, Weight] | Sequence[str] = (),
                  content_weight: Weight = 1.0, style_weight: Weight = 1.0,
-                 tv_weight: Weight = 0.0, pixel_target: torch.Tensor | None = None):
+                 tv_weight: Weight = 0.0, pixel_target: torch.Tensor | None = None,
+                 relative: bool = False):
         if style_image is not None and style is not None:
             raise SettingsError("Give style_image or style, not both.")
         self.extractor = extractor
@@ -152,6 +157,11 @@ class Objective:
             self.content_targets = self._content_targets(content_image)
             self.style_targets = (self.style.targets(extractor, list(self.style_layers))
                                   if self.style is not None else {})
+        self.relative = relative
+        self.content_scales = {layer: relative_scale(target, "content") if relative else 1.0
+                               for layer, target in self.content_targets.items()}
+        self.style_scales = {layer: relative_scale(target, "style") if relative else 1.0
+                             for layer, target in self.style_targets.items()}
 
     def _content_targets(self, content_image):
         if content_image is None:
@@ -172,11 +182,12 @@ class Objective:
             terms["content"] = _per_image(self.content_weight, images) * sum(
                 _per_image(weight, images) * content_loss(features[layer],
                                                           self.content_targets[layer])
+                / self.content_scales[layer]
                 for layer, weight in self.content_layers.items())
         if self.style_targets:
             terms["style"] = _per_image(self.style_weight, images) * sum(
                 self.style.layer_loss(features[layer], self.style_targets[layer],
-                                      _per_image(weight, images))
+                                      _per_image(weight, images)) / self.style_scales[layer]
                 for layer, weight in self.style_layers.items())
         if _is_nonzero(self.tv_weight):
             terms["tv"] = _per_image(self.tv_weight, images) * total_variation(images)
@@ -187,6 +198,31 @@ class Objective:
                              "a pixel target or a total-variation weight.")
         terms["total"] = sum(terms.values())
         return terms
+
+
+def relative_scale(target: torch.Tensor, kind: str) -> torch.Tensor:
+    r"""What a loss term is divided by to make it relative: its value at an all-zero map.
+
+    ``kind="content"``: ``target`` is P^l, (1 or N, C, H, W); the scale is ½ Σ P², (1 or N,),
+    so the term becomes ‖F − P‖² / ‖P‖².
+    ``kind="style"``: ``target`` is a per-position Gram A^l / M_l, (1 or R, C, C); the scale
+    is Σ (A/M)² / (4 C²) (averaged over R), so E_l / w_l becomes ‖G − A‖² / ‖A‖².
+
+    Why: multiply every activation of layer l by s and the content term grows by s², the
+    style term by s⁴; a relative error does not change. Caffe-trained VGG networks (the
+    paper's, and the shared VGG16 file) have activations 20-300 times torchvision's, so a
+    balance tuned on one network paints only style or only content on the other.
+
+    >>> p = torch.ones(1, 2, 3, 3)
+    >>> relative_scale(p, "content"), relative_scale(4 * p, "content")
+    (tensor([9.]), tensor([144.]))
+    """
+    if kind == "content":
+        scale = 0.5 * target.pow(2).flatten(1).sum(dim=1)
+    else:
+        scale = target.pow(2).sum(dim=(-2, -1)).mean() / (4 * target.shape[-1] ** 2)
+    # An all-zero target (a black image at a layer with no bias) would divide by zero.
+    return scale.clamp_min(torch.finfo(scale.dtype).tiny)
 
 
 def _per_image(weight: Weight, images: torch.Tensor) -> Weight:

@@ -3,10 +3,11 @@
 What "steps" means: one *step* is one call of the optimiser's ``step``.
 
 - Adam: one step = one loss evaluation (a forward and a backward pass through VGG19).
-- L-BFGS: one step = one L-BFGS iteration (``max_iter=1``; its curvature memory carries over
-  from step to step, so ``steps`` calls equal one call with ``max_iter=steps``). Without a
-  line search, as in the PyTorch tutorial and Johnson's neural-style, that is also one
-  evaluation per step; the result counts evaluations separately all the same.
+- L-BFGS: one step = one L-BFGS iteration of :class:`~nstyle_helpers.lbfgs.BatchLBFGS`
+  (torch's ``LBFGS`` algorithm with a memory per image; for one image, ``steps`` calls equal
+  one ``torch.optim.LBFGS`` call with ``max_iter=steps``). Without a line search, as in the
+  PyTorch tutorial and Johnson's neural-style, that is also one evaluation per step; the
+  result counts evaluations separately all the same.
 
 Pixel clamping policy: the pixels are optimised directly, in [0, 1], and *after every step*
 they are clamped back into [0, 1] (projected gradient descent). The paper does not say what it
@@ -21,7 +22,7 @@ function. In a 300-step run at 384 px we saw the loss go from 1.5e-4 to 2.9, six
 starting image's loss, and stay there. So when :data:`LBFGS_RESTART_PATIENCE` (10) steps in
 a row start from a loss more than :data:`LBFGS_RESTART_FACTOR` (10) times the best so far,
 the loop goes back to the best image and clears L-BFGS's memory, keeping only its step scale
-(``result.restarts`` counts it). Shorter or smaller detours are left alone: L-BFGS mostly
+(``result.restarts`` counts it). Each image of a batch is judged and restarted on its own. Shorter or smaller detours are left alone: L-BFGS mostly
 comes back down from them by itself within a few steps, and a restart throws away the
 curvature memory that brings it down. Measured against the PyTorch tutorial's lowest loss
 (``benchmarks/results/experiments.md``): restarting after a single step above 10× missed it
@@ -47,6 +48,7 @@ from dataclasses import dataclass, field
 import torch
 from .environment import progress_bar
 from .errors import DivergedError, SettingsError
+from .lbfgs import BatchLBFGS
 from .validation import OPTIMIZERS, validate_learning_rate, validate_optimizer, validate_steps
 
 __all__ = ["OPTIMIZERS", "DEFAULT_LR", "LBFGS_RESTART_FACTOR", "LBFGS_RESTART_PATIENCE",
@@ -121,6 +123,7 @@ class _Recorder:
         self.best_image = image.detach().clone()
         self.best_loss = torch.full((image.shape[0],), math.inf, device=image.device)
         self.history: dict[str, list[torch.Tensor]] = {}
+        self.restarts = 0
 
     def consider(self, image: torch.Tensor, total: torch.Tensor) -> None:
         better = total.detach() < self.best_loss
@@ -148,10 +151,10 @@ def _check_settings(optimizer: str, steps: int, lr: float, snapshot_every: int) 
         raise SettingsError(f"snapshot_every must be a whole number >= 0, not {snapshot_every!r}.")
 
 
-def _make_optimizer(name: str, image: torch.Tensor, lr: float) -> torch.optim.Optimizer:
+def _make_optimizer(name: str, image: torch.Tensor, lr: float):
     if name == "adam":
         return torch.optim.Adam([image], lr=lr)
-    return torch.optim.LBFGS([image], lr=lr, max_iter=1)
+    return BatchLBFGS(image, lr=lr)
 
 
 def optimize(objective: Objective, init: torch.Tensor, *, optimizer: str = "lbfgs",
@@ -164,12 +167,12 @@ def optimize(objective: Objective, init: torch.Tensor, *, optimizer: str = "lbfg
         objective: maps an (N, 3, H, W) batch to named (N,) loss terms including
             ``"total"``, e.g. an :class:`~nstyle_helpers.objective.Objective`.
             The batch items must not interact (each loss depends only on its own image):
-            then one run optimises N problems. With Adam, which works element by element,
-            that equals N separate runs up to floating-point rounding (a convolution may sum
-            in another order for another batch size, and Adam's division by each gradient's
-            running size magnifies such differences where a gradient is near zero); L-BFGS
-            couples the items through its shared step and curvature estimates, so batched
-            L-BFGS results differ from separate runs.
+            then one run optimises N problems, and equals N separate runs up to
+            floating-point rounding: Adam works element by element, and L-BFGS keeps a
+            memory and a step scale per image (:mod:`nstyle_helpers.lbfgs`). (A convolution
+            may sum in another order for another batch size; Adam's division by each
+            gradient's running size magnifies such differences where a gradient is near
+            zero.)
         init: (N, 3, H, W) starting images in [0, 1] (not modified).
         optimizer: ``"lbfgs"`` (the paper) or ``"adam"`` (the blog post).
         steps: optimiser steps (see the module docstring for what a step is).
@@ -192,20 +195,20 @@ def optimize(objective: Objective, init: torch.Tensor, *, optimizer: str = "lbfg
     opt = _make_optimizer(optimizer, image, lr)
     recorder = _Recorder(image)
     snapshots = [(0, image.detach().clamp(0, 1).cpu().clone())] if snapshot_every else []
-    counts = {"step": 0, "evaluations": 0, "restarts": 0, "uphill": 0}
+    counts = {"step": 0, "evaluations": 0}
+    uphill = torch.zeros(init.shape[0], dtype=torch.long, device=init.device)
     step_terms: dict[str, torch.Tensor] = {}
 
     def closure() -> torch.Tensor:
-        opt.zero_grad(set_to_none=True)
+        image.grad = None
         terms = objective(image)
         counts["evaluations"] += 1
         _check_finite(terms)
         recorder.consider(image, terms["total"])
         if not step_terms:  # the first evaluation of a step: the loss at its start
             step_terms.update({k: v.detach() for k, v in terms.items()})
-        total = terms["total"].sum()
-        total.backward()
-        return total
+        terms["total"].sum().backward()
+        return terms["total"].detach()  # (N,): BatchLBFGS judges each image's step
 
     start = time.perf_counter()
     stop_reason = "finished"
@@ -217,15 +220,7 @@ def optimize(objective: Objective, init: torch.Tensor, *, optimizer: str = "lbfg
             with torch.no_grad():
                 image.clamp_(0.0, 1.0)
             if optimizer == "lbfgs":
-                opt.param_groups[0]["lr"] = lr  # after a restart's first step, see below
-                counts["uphill"] = counts["uphill"] + 1 if _far_uphill(
-                    step_terms["total"], recorder.best_loss) else 0
-                if counts["uphill"] >= LBFGS_RESTART_PATIENCE:
-                    counts["uphill"] = 0
-                    with torch.no_grad():
-                        image.copy_(recorder.best_image)
-                    opt = _restarted_lbfgs(opt, image, lr)
-                    counts["restarts"] += 1
+                _restart_far_uphill(opt, image, step_terms["total"], recorder, uphill)
             counts["step"] += 1
             recorder.record(step_terms)
             bar.update(1)
@@ -245,7 +240,7 @@ def optimize(objective: Objective, init: torch.Tensor, *, optimizer: str = "lbfg
     except _Diverged as diverged:
         result = recorder.result(snapshots=snapshots, steps=counts["step"],
                                  evaluations=counts["evaluations"], stop_reason="diverged",
-                                 restarts=counts["restarts"],
+                                 restarts=recorder.restarts,
                                  seconds=time.perf_counter() - start)
         raise DivergedError(_diverged_cause(diverged, counts["step"], objective, init,
                                             optimizer, lr), result) from None
@@ -253,26 +248,22 @@ def optimize(objective: Objective, init: torch.Tensor, *, optimizer: str = "lbfg
         bar.close()
     return recorder.result(snapshots=snapshots, steps=counts["step"],
                            evaluations=counts["evaluations"], stop_reason=stop_reason,
-                           restarts=counts["restarts"], seconds=time.perf_counter() - start)
+                           restarts=recorder.restarts, seconds=time.perf_counter() - start)
 
 
-def _restarted_lbfgs(old: torch.optim.Optimizer, image: torch.Tensor,
-                     lr: float) -> torch.optim.Optimizer:
-    # A fresh L-BFGS (no curvature pairs) whose first step keeps the old memory's scale.
-    # Why: a fresh torch L-BFGS steps along −g by min(1, 1/|g|₁)·lr, sized for the start of
-    # a run, and does not step at all when gᵀg < tolerance_change (1e-9). Late in a run the
-    # gradient is thousands of times smaller: the run would stay stuck at the best image.
-    # γ = sᵀy / yᵀy ("H_diag" in torch's state) is the step scale the old memory had
-    # learned; the loop resets lr after this first step. The tolerances are absolute
-    # numbers, meaningless at this loss's scale, hence 0.
-    gamma = old.state[image].get("H_diag", 1.0)
-    return torch.optim.LBFGS([image], lr=lr * float(gamma), max_iter=1, tolerance_grad=0.0,
-                             tolerance_change=0.0)
-
-
-def _far_uphill(total: torch.Tensor, best: torch.Tensor) -> bool:
-    # Summed over the batch: batched L-BFGS shares one step and one memory for all images.
-    return bool(total.sum() > LBFGS_RESTART_FACTOR * best.sum())
+def _restart_far_uphill(opt: BatchLBFGS, image: torch.Tensor, total: torch.Tensor,
+                        recorder: _Recorder, uphill: torch.Tensor) -> None:
+    # Per image: count the steps in a row that started far above its best loss; after
+    # LBFGS_RESTART_PATIENCE of them, put its best image back and clear its memory.
+    far = total.detach() > LBFGS_RESTART_FACTOR * recorder.best_loss
+    uphill.copy_(torch.where(far, uphill + 1, 0))
+    restart = uphill >= LBFGS_RESTART_PATIENCE
+    if bool(restart.any()):
+        with torch.no_grad():
+            image[restart] = recorder.best_image[restart]
+        opt.restart(restart)
+        uphill.masked_fill_(restart, 0)
+        recorder.restarts += int(restart.sum())
 
 
 def _record_final(objective: Objective, image: torch.Tensor, recorder: _Recorder) -> None:

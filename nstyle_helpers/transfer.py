@@ -44,7 +44,8 @@ import torch
 from .acceleration import accelerate
 from .color import PRESERVE_COLOR, combine_luminance, grey_as_rgb, luminance, \
     match_color_histogram, match_luminance
-from .defaults import CPU_STEPS, LossWeights, tutorial_equivalent_weights
+from .defaults import CPU_STEPS, LossWeights, relative_weights, resolve_balance, \
+    tutorial_equivalent_weights
 from .features import CONTENT_LAYER, STYLE_LAYERS, FeatureExtractor, VGG19Features, \
     feature_shape, validate_layer_names
 from .errors import MaskError, SettingsError
@@ -53,13 +54,15 @@ from .multiscale import MultiScaleResult, coarse_to_fine, stage_sizes, validate_
     validate_scales
 from .multistyle import MultiStyleObjective, resize_masks, scale_style, validate_blend, \
     validate_masks, validate_style_scale
-from .objective import Objective
+from .objective import Objective, one_hot_layer_weights
 from .optimize import OptimizationResult, Progress, optimize
+from .weights import resolve_weights_source
 from .validation import (extractor_dtype, validate_image, validate_learning_rate,
                          validate_loss_weight, validate_memory, validate_optimizer,
                          validate_pooling, validate_same_device, validate_seed, validate_steps)
 
-__all__ = ["RunConfig", "TransferConfig", "build_extractor", "transfer_loss_weights",
+__all__ = ["RunConfig", "TransferConfig", "build_extractor", "run_balance",
+           "transfer_loss_weights",
            "config_loss_weights", "style_transfer",
            "reconstruct_content", "reconstruct_style"]
 
@@ -100,6 +103,10 @@ class TransferConfig(RunConfig):
     setting converted exactly to the paper's formulas (:mod:`nstyle_helpers.defaults`);
     the style layers' weights w_l are converted the same way. ``init`` is ``"content"``
     (start from the content image) or ``"noise"`` (white noise, as in the paper).
+    ``balance``: ``"relative"`` (each layer's loss a relative error, so the balance holds
+    on networks of any activation scale), ``"tutorial"`` (the paper's formulas with the
+    tutorial's weights, exact for torchvision's VGG19), or ``None``: ``"tutorial"`` with
+    torchvision's own weights, ``"relative"`` with any other (:mod:`nstyle_helpers.defaults`).
     """
 
     content_layer: str = CONTENT_LAYER
@@ -108,6 +115,7 @@ class TransferConfig(RunConfig):
     style_weight: float | None = None
     tv_weight: float = 0.0
     init: str = "content"
+    balance: str | None = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -116,6 +124,8 @@ class TransferConfig(RunConfig):
         for name in ("content_weight", "style_weight", "tv_weight"):
             if getattr(self, name) is not None:
                 validate_loss_weight(getattr(self, name), name)
+        if self.balance is not None:
+            resolve_balance(self.balance, None)
         if self.init not in INITS:
             raise SettingsError(f"init must be one of {INITS}, not {self.init!r}; pass a "
                                 "starting image as init= instead.")
@@ -123,6 +133,11 @@ class TransferConfig(RunConfig):
     def replace(self, **changes) -> TransferConfig:
         """A copy with some fields changed, e.g. ``config.replace(steps=50)``."""
         return dataclasses.replace(self, **changes)
+
+    @property
+    def resolved_balance(self) -> str:
+        """``"relative"`` or ``"tutorial"``: ``balance``, or the one its weights call for."""
+        return resolve_balance(self.balance, resolve_weights_source(self.weights))
 
 
 Callback = Callable[[Progress], bool | None]
@@ -152,24 +167,39 @@ def build_extractor(layers: Sequence[str], config: RunConfig, device: torch.devi
     return accelerate(extractor.to(device), device)
 
 
+def run_balance(config: TransferConfig, extractor: FeatureExtractor | None = None) -> str:
+    """The balance a run of ``config`` uses: the network actually used decides (an extractor
+    passed in may hold other weights than ``config.weights``)."""
+    if extractor is None:
+        return config.resolved_balance
+    return resolve_balance(config.balance, extractor.weights_source)
+
+
 def transfer_loss_weights(height: int, width: int, content_layer: str = CONTENT_LAYER,
-                          style_layers: Sequence[str] = STYLE_LAYERS) -> LossWeights:
+                          style_layers: Sequence[str] = STYLE_LAYERS, *,
+                          balance: str = "tutorial") -> LossWeights:
     """The default α, β and w_l for an H×W content image (:mod:`nstyle_helpers.defaults`).
 
-    What :func:`style_transfer` uses when α and β are not given.
+    What :func:`style_transfer` uses when α and β are not given, for ``balance``
+    ``"tutorial"`` (which depends on the image's size) or ``"relative"`` (which does not).
 
     >>> w = transfer_loss_weights(256, 384)
     >>> f"{w.ratio:.1e}"
     '1.9e-09'
     """
+    if resolve_balance(balance, None) == "relative":
+        return relative_weights(style_layers)
     maps, h, w = feature_shape(content_layer, height, width)
     return tutorial_equivalent_weights(
         maps, h * w, {layer: feature_shape(layer, height, width)[0] for layer in style_layers})
 
 
-def config_loss_weights(config: TransferConfig, height: int, width: int) -> LossWeights:
-    """α, β and w_l of one config at H×W: its own α and β where given, else the defaults."""
-    default = transfer_loss_weights(height, width, config.content_layer, config.style_layers)
+def config_loss_weights(config: TransferConfig, height: int, width: int,
+                        balance: str | None = None) -> LossWeights:
+    """α, β and w_l of one config at H×W: its own α and β where given, else the defaults
+    of ``balance`` (default: the config's :attr:`~TransferConfig.resolved_balance`)."""
+    default = transfer_loss_weights(height, width, config.content_layer, config.style_layers,
+                                    balance=balance or config.resolved_balance)
     return dataclasses.replace(
         default,
         content_weight=(default.content_weight if config.content_weight is None
@@ -225,7 +255,7 @@ def style_transfer(content: torch.Tensor,
     styles = _as_style_list(style, dtype)
     validate_same_device(content, init=init, **{f"style {i + 1}": s for i, s in enumerate(styles)})
     configs = _as_list(configs)
-    run = _shared_run_settings(configs, ("init",))
+    run = _shared_run_settings(configs, ("init", "balance"))
     n = len(configs)
     height, width = content.shape[-2:]
     # Everything cheap is checked before VGG19 is built or anything runs.
@@ -248,6 +278,7 @@ def style_transfer(content: torch.Tensor,
     extractor = extractor or build_extractor(layers, run, content.device, progress=progress,
                                              size=sizes[-1], batch=n)
     extractor.validate_size(*sizes[0])  # the coarsest stage is the smallest
+    balance = run_balance(run, extractor)
     grey = preserve_color == "luminance"
 
     def solve(stage: int, start: torch.Tensor | None, count: int):
@@ -256,7 +287,7 @@ def style_transfer(content: torch.Tensor,
         work = grey_as_rgb(luminance(content_k)) if grey else content_k
         styles_k = [_prepare_style(s, content_k, (h, w), style_scale, preserve_color)
                     for s in styles]
-        objective = _objective(extractor, configs, work, styles_k, style_blend,
+        objective = _objective(extractor, configs, balance, work, styles_k, style_blend,
                                None if masks is None else resize_masks(masks, (h, w)))
         if start is None:
             start = _start_images(run, n, content_k, init)
@@ -324,7 +355,8 @@ def _prepare_style(style: torch.Tensor, content_k: torch.Tensor, size: tuple[int
     return style
 
 
-def _objective(extractor, configs: list[TransferConfig], content, styles, style_blend, masks):
+def _objective(extractor, configs: list[TransferConfig], balance: str, content, styles,
+               style_blend, masks):
     # Each config's α, β and w_l at this stage's size (the tutorial's setting converted, or
     # its own), as (N,) tensors: image n gets config n's weights and layers.
     height, width = content.shape[-2:]
@@ -333,7 +365,7 @@ def _objective(extractor, configs: list[TransferConfig], content, styles, style_
     c_weights = {c.content_layer: torch.zeros(n) for c in configs}
     s_weights = {layer: torch.zeros(n) for c in configs for layer in c.style_layers}
     for i, config in enumerate(configs):
-        weights = config_loss_weights(config, height, width)
+        weights = config_loss_weights(config, height, width, balance)
         alphas[i], betas[i] = weights.content_weight, weights.style_weight
         c_weights[config.content_layer][i] = 1.0
         for layer, weight in weights.layer_weights.items():
@@ -342,7 +374,8 @@ def _objective(extractor, configs: list[TransferConfig], content, styles, style_
         extractor, style_images=styles, style_blend=style_blend, masks=masks,
         content_image=content, content_layers=c_weights, style_layers=s_weights,
         content_weight=alphas, style_weight=betas,
-        tv_weight=torch.tensor([c.tv_weight for c in configs]))
+        tv_weight=torch.tensor([c.tv_weight for c in configs]),
+        relative=balance == "relative")
 
 
 def reconstruct_content(image: torch.Tensor, layers: Sequence[str],
@@ -352,9 +385,11 @@ def reconstruct_content(image: torch.Tensor, layers: Sequence[str],
                         callback: Callback | None = None) -> OptimizationResult:
     """Reconstruct ``image`` from white noise, one layer per batch item (paper Fig. 1, bottom).
 
-    Image n minimises L_content at ``layers[n]`` only. Each is weighted by α = 2/(N_l M_l)
-    (the tutorial's mean squared error) so that the losses of shallow and deep layers have
-    comparable sizes in the one batched run.
+    Image n minimises L_content at ``layers[n]`` only, as a relative error
+    ‖F − P‖² / ‖P‖² (:func:`~nstyle_helpers.objective.relative_scale`): 1 for an all-zero
+    feature map, whatever the layer's size or the network's activation scale, so the
+    losses of shallow and deep layers can be compared. Each image has its own L-BFGS
+    memory (:mod:`nstyle_helpers.lbfgs`), so none waits for the others.
     """
     image = validate_image(image, dtype=extractor_dtype(extractor))
     layers = validate_layer_names(layers)
@@ -363,11 +398,8 @@ def reconstruct_content(image: torch.Tensor, layers: Sequence[str],
     extractor = extractor or build_extractor(layers, config, image.device, progress=progress,
                                              size=(height, width), batch=n)
     extractor.validate_size(height, width)
-    weights = {layer: torch.zeros(n) for layer in dict.fromkeys(layers)}
-    for i, layer in enumerate(layers):
-        maps, h, w = feature_shape(layer, height, width)
-        weights[layer][i] = 2.0 / (maps * h * w)
-    objective = Objective(extractor, content_image=image, content_layers=weights)
+    weights = one_hot_layer_weights(layers)
+    objective = Objective(extractor, content_image=image, content_layers=weights, relative=True)
     init = white_noise(height, width, batch=n, seed=config.seed, device=image.device)
     return optimize(objective, init, optimizer=config.optimizer, steps=config.steps,
                     lr=config.lr, progress=progress, snapshot_every=snapshot_every,
@@ -382,10 +414,11 @@ def reconstruct_style(image: torch.Tensor, layer_sets: Sequence[Sequence[str]],
                       callback: Callback | None = None) -> OptimizationResult:
     """Synthesise the texture of ``image`` from white noise, one layer set per batch item.
 
-    The paper's Fig. 1, top row. Image n minimises L_style over ``layer_sets[n]`` with
-    w_l from :func:`~nstyle_helpers.defaults.tutorial_equivalent_weights` (restricted to the
-    set), or ``layer_weights[n]`` if given. ``size`` (H, W) of the result defaults to the
-    style image's.
+    The paper's Fig. 1, top row. Image n minimises L_style = Σ_l w_l E_l over
+    ``layer_sets[n]``, each E_l / w_l a relative error ‖G − A‖² / ‖A‖²
+    (:func:`~nstyle_helpers.objective.relative_scale`), with the paper's w_l = 1/|set|, or
+    ``layer_weights[n]`` if given. ``size`` (H, W) of the result defaults to the style
+    image's. Each image has its own L-BFGS memory (:mod:`nstyle_helpers.lbfgs`).
     """
     image = validate_image(image, dtype=extractor_dtype(extractor))
     layer_sets = [validate_layer_names(layer_set) for layer_set in layer_sets]
@@ -398,16 +431,13 @@ def reconstruct_style(image: torch.Tensor, layer_sets: Sequence[Sequence[str]],
     extractor = extractor or build_extractor(all_layers, config, image.device,
                                              progress=progress, size=(height, width), batch=n)
     extractor.validate_size(height, width)
-    betas = torch.zeros(n)
     weights = {layer: torch.zeros(n) for layer in all_layers}
     for i, layer_set in enumerate(layer_sets):
-        default = tutorial_equivalent_weights(
-            1, 1, {l: feature_shape(l, height, width)[0] for l in layer_set})
-        chosen = layer_weights[i] if layer_weights is not None else default.layer_weights
-        betas[i] = default.style_weight
+        chosen = (layer_weights[i] if layer_weights is not None
+                  else relative_weights(layer_set).layer_weights)
         for layer in layer_set:
             weights[layer][i] = chosen.get(layer, 0.0)
-    objective = Objective(extractor, style_image=image, style_layers=weights, style_weight=betas)
+    objective = Objective(extractor, style_image=image, style_layers=weights, relative=True)
     init = white_noise(height, width, batch=n, seed=config.seed, device=image.device)
     return optimize(objective, init, optimizer=config.optimizer, steps=config.steps,
                     lr=config.lr, progress=progress, snapshot_every=snapshot_every,

@@ -37,7 +37,7 @@ from .images import load_image_bytes, save_new_image, to_pil
 from .optimize import OptimizationResult, Progress
 from .validation import validate_image, validate_steps
 from .transfer import (RunConfig, TransferConfig, build_extractor, reconstruct_style,
-                       style_transfer, transfer_loss_weights)
+                       run_balance, style_transfer, transfer_loss_weights)
 
 __all__ = [
     "image_png",
@@ -454,9 +454,9 @@ def render_style_transfer(content: torch.Tensor, style: torch.Tensor, *,
                           preview: Preview | None = None, preview_every: int = 0) -> bytes:
     r"""Paint ``style`` onto ``content`` with :math:`\alpha/\beta` = ``ratio``: PNG bytes.
 
-    β stays at its default (:func:`transfer_loss_weights`) and α = ratio · β, so the ratio
-    is the one number that moves; ``None`` takes the default α as well. The w_l are the
-    defaults (∝ 1/N_l²).
+    β stays at its default (:func:`transfer_loss_weights`, for the run's balance,
+    :func:`~nstyle_helpers.transfer.run_balance`) and α = ratio · β, so the ratio is the one
+    number that moves; ``None`` takes the default α as well. The w_l are the defaults.
 
     Args:
         content: (1, 3, H, W) the content image p; style: (1, 3, H', W') the style image a.
@@ -469,7 +469,8 @@ def render_style_transfer(content: torch.Tensor, style: torch.Tensor, *,
         PNG bytes of the result, pixel for pixel.
     """
     height, width = content.shape[-2:]
-    defaults = transfer_loss_weights(height, width, content_layer, style_layers)
+    defaults = transfer_loss_weights(height, width, content_layer, style_layers,
+                                     balance=run_balance(config, extractor))
     alpha = defaults.content_weight if ratio is None else float(ratio) * defaults.style_weight
     chosen = config.replace(steps=steps, content_layer=content_layer,
                             style_layers=tuple(style_layers), init=init,
@@ -542,7 +543,8 @@ class StyleTransferExplorer(_RunnerMixin, widgets.VBox):
         self._extractor = extractor
         self._result: bytes | None = None
         height, image_width = content.shape[-2:]
-        default = transfer_loss_weights(height, image_width).ratio
+        default = transfer_loss_weights(height, image_width,
+                                        balance=run_balance(config, extractor)).ratio
         centre = math.floor(math.log10(default))
         self.ratio = widgets.FloatLogSlider(value=default, base=10, min=centre - decades,
                                             max=centre + decades, step=0.25,
@@ -589,7 +591,8 @@ class StyleTransferExplorer(_RunnerMixin, widgets.VBox):
     def _update_hint(self, change=None) -> None:
         height, width = self.content.shape[-2:]
         default = transfer_loss_weights(height, width, self.content_layer.value,
-                                        self.style_layers.value).ratio
+                                        self.style_layers.value,
+                                        balance=run_balance(self.config, self._extractor)).ratio
         self.hint.value = (f"<small>default α/β for {self.content_layer.value} at "
                            f"{width}×{height} px: {default:.1e} (the paper's 1e-3 is for its "
                            "own network, see the text)</small>")

@@ -454,3 +454,22 @@ def terms_and_grad(extractor, images: dict[str, torch.Tensor]):
     terms = objective(x)
     terms["total"].sum().backward()
     return {k: v.detach() for k, v in terms.items()}, x.grad
+
+
+# --------------------------------------------------------------------------------------------
+# Real ImageNet features
+
+#: ImageNet VGG16 in VGG19's layout (../shared/weights/SOURCES.md): the ground truth for
+#: every picture and every quality test. Never committed.
+SHARED_WEIGHTS = REPO.parent / "shared" / "weights" / "vgg19_layout_imagenet_vgg16.pth"
+
+
+def real_weights() -> Path:
+    """The shared real-feature weights file; a test that needs it fails under ``CI=true``
+    when it is missing (CI has ../shared beside the clone) and is skipped elsewhere."""
+    if SHARED_WEIGHTS.is_file():
+        return SHARED_WEIGHTS
+    message = f"{SHARED_WEIGHTS} is missing: real-feature tests need ../shared/weights/."
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message)
+    pytest.skip(message)

@@ -244,3 +244,46 @@ def test_tv_only_objective_needs_no_extractor():
 def test_objective_without_terms_raises():
     with pytest.raises(ValueError, match="no terms"):
         Objective(None)(image(1))
+
+
+# ---------------------------------------------------------------------------------------------
+# The relative balance: no activation scale changes it.
+# ---------------------------------------------------------------------------------------------
+
+class _Scaled:
+    """A stand-in network: two fixed random 'layers', every activation times ``scale``."""
+
+    layers = ("a", "b")
+
+    def __init__(self, scale):
+        g = torch.Generator().manual_seed(7)
+        self.scale = scale
+        self.wa = torch.randn(4, 3, 3, 3, generator=g)
+        self.wb = torch.randn(6, 4, 3, 3, generator=g)
+
+    def __call__(self, images):
+        a = torch.relu(torch.nn.functional.conv2d(images, self.wa))
+        b = torch.relu(torch.nn.functional.conv2d(a, self.wb))
+        return {"a": self.scale * a, "b": self.scale * b}
+
+
+@pytest.mark.parametrize("relative", [True, False])
+def test_relative_terms_do_not_depend_on_the_activation_scale(relative):
+    g = torch.Generator().manual_seed(3)
+    content, style, x = (torch.rand(1, 3, 12, 12, generator=g) for _ in range(3))
+    terms = [Objective(_Scaled(scale), content_image=content, content_layers=["b"],
+                       style_image=style, style_layers=["a", "b"], relative=relative)(x)
+             for scale in (1.0, 200.0)]
+    for name in ("content", "style"):
+        ratio = float(terms[1][name] / terms[0][name])
+        # Relative: unchanged; the paper's formulas: content × 200², style × 200⁴.
+        expected = 1.0 if relative else 200.0 ** (2 if name == "content" else 4)
+        assert ratio == pytest.approx(expected, rel=1e-4)
+
+
+def test_relative_content_term_is_one_for_an_all_zero_feature_map():
+    content = torch.rand(1, 3, 12, 12, generator=torch.Generator().manual_seed(4))
+    objective = Objective(_Scaled(1.0), content_image=content, content_layers=["a"],
+                          relative=True)
+    black = torch.zeros(1, 3, 12, 12)  # no bias: every feature map of black is 0
+    assert float(objective(black)["content"]) == pytest.approx(1.0, rel=1e-6)

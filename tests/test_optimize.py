@@ -374,25 +374,6 @@ def test_lbfgs_minimises_an_ill_conditioned_quadratic():
     assert end < 1e-3 * adam.history["total"][-1].item()
 
 
-def test_lbfgs_steps_equal_one_call_with_max_iter_steps():
-    # The module's claim: its curvature memory carries over, so `steps` calls with
-    # max_iter=1 equal one torch L-BFGS call with max_iter=steps (clamping does not bite
-    # here: the minimum is inside (0, 1)).
-    target, objective = _quadratic()
-    result = run(objective, torch.full_like(target, 0.5), optimizer="lbfgs", steps=15)
-    x = torch.full_like(target, 0.5).requires_grad_(True)
-    reference = torch.optim.LBFGS([x], lr=1.0, max_iter=15)
-
-    def closure():
-        reference.zero_grad()
-        loss = objective(x)["total"].sum()
-        loss.backward()
-        return loss
-
-    reference.step(closure)
-    assert_close(result.image, x.detach(), rtol=1e-10, atol=1e-12)
-
-
 # ---------------------------------------------------------------------------------------------
 # L-BFGS restarts from the best image when a step lands far uphill.
 # ---------------------------------------------------------------------------------------------

@@ -51,8 +51,9 @@ def small(images):
 
 
 def shallow_config(**changes):
+    # The tutorial balance: these tests check its formulas (the relative balance has its own).
     base = TransferConfig(content_layer="relu2_2", style_layers=("relu1_1", "relu2_1"),
-                          steps=2, weights="random")
+                          steps=2, weights="random", balance="tutorial")
     return base.replace(**changes)
 
 
@@ -222,11 +223,11 @@ def test_reconstruct_content_item_depends_only_on_its_layer(vgg, small):
     assert_close(both.image[0], only0.image[0], rtol=1e-6, atol=1e-6)
     assert_close(both.image[1], only1.image[1], rtol=1e-6, atol=1e-6)
     assert not torch.allclose(only0.image[1], only1.image[1])
-    # Step-0 losses by hand: α_l = 2/(N_l M_l) times L_content at that layer, from noise.
+    # Step-0 losses by hand: the relative error ‖F − P‖² / ‖P‖² at that layer, from noise.
     noise = white_noise(16, 24, batch=2, seed=0)
     f_x, f_p = vgg(noise), vgg(content)
     expected = torch.stack([
-        2.0 / f_x[l][0].numel() * content_loss(f_x[l][i:i + 1], f_p[l])[0]
+        (f_x[l][i] - f_p[l][0]).pow(2).sum() / f_p[l].pow(2).sum()
         for i, l in enumerate(["relu1_2", "relu2_2"])])
     assert_close(both.history["content"][0], expected, rtol=1e-5, atol=0)
 
@@ -239,15 +240,14 @@ def test_reconstruct_style_growing_layer_sets(vgg, small):
     assert result.image.shape == (2, 3, 20, 20)
     assert (result.history["total"][-1] < result.history["total"][0]).all()
     assert 0.0 <= result.image.min() and result.image.max() <= 1.0
-    # Step 0 by hand: image n from seeded noise, β_n Σ_{l ∈ set n} w_l E_l.
+    # Step 0 by hand: image n from seeded noise, Σ_{l ∈ set n} (1/|set|) ‖G − A‖² / ‖A‖².
     noise = white_noise(20, 20, batch=2, seed=0)
     f_x, f_a = vgg(noise), vgg(style)
     expected = []
     for n, layer_set in enumerate(sets):
-        w = tutorial_equivalent_weights(1, 1, {l: feature_shape(l, 20, 20)[0] for l in layer_set})
-        expected.append(w.style_weight * sum(
-            style_layer_loss(gram_matrix(f_x[l][n:n + 1]), gram_matrix(f_a[l]),
-                             f_x[l][0, 0].numel(), w.layer_weights[l])[0]
+        expected.append(sum(
+            (gram_matrix(f_x[l][n:n + 1]) - gram_matrix(f_a[l])).pow(2).sum()
+            / gram_matrix(f_a[l]).pow(2).sum() / len(layer_set)
             for l in layer_set))
     assert_close(result.history["style"][0], torch.stack(expected), rtol=1e-5, atol=0)
     # The first set's image never sees relu2_1: it matches the run of set 0 twice over.
@@ -262,12 +262,12 @@ def test_reconstruct_style_size_and_layer_weights(vgg, small):
                                size=(16, 20), layer_weights=[{"relu1_1": 1.0, "relu2_1": 0.0}],
                                extractor=vgg, progress=False)
     assert result.image.shape == (1, 3, 16, 20)
-    # With relu2_1 weighted 0 the loss is relu1_1's alone; its target is rescaled from the
-    # style image's 20·20 = 400 positions to the result's 16·20 = 320.
+    # With relu2_1 weighted 0 the loss is relu1_1's alone, relative: ‖G − A‖² / ‖A‖², its
+    # target rescaled from the style image's 20·20 = 400 positions to the result's 16·20 = 320.
     noise = white_noise(16, 20, batch=1, seed=0)
     f_x, f_a = vgg(noise)["relu1_1"], vgg(style)["relu1_1"]
-    beta = tutorial_equivalent_weights(1, 1, {"relu1_1": 64, "relu2_1": 128}).style_weight
-    expected = beta * style_layer_loss(gram_matrix(f_x), gram_matrix(f_a) * 320 / 400, 320)
+    target = gram_matrix(f_a) * 320 / 400
+    expected = ((gram_matrix(f_x) - target).pow(2).sum() / target.pow(2).sum()).view(1)
     assert_close(result.history["style"][0], expected, rtol=1e-5, atol=0)
 
 

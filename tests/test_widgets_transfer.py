@@ -19,7 +19,9 @@ from nstyle_helpers.transfer import build_extractor
 from test_upload import jpeg_with_orientation, upload_value
 
 RANDOM = nh.RunConfig(weights="random")
-RANDOM_TRANSFER = nh.TransferConfig(weights="random")
+# The tutorial balance, whose α/β depends on the size and the layer (what these tests move);
+# random weights alone would take the relative balance (see the last test of this section).
+RANDOM_TRANSFER = nh.TransferConfig(weights="random", balance="tutorial")
 
 
 def _image(seed: int, height: int, width: int) -> torch.Tensor:
@@ -226,6 +228,16 @@ def test_transfer_explorer_has_a_logarithmic_ratio_slider(content, style, transf
         explorer.hint.value
     assert explorer.values() == {"ratio": pytest.approx(default), "content_layer": "relu2_2",
                                  "style_layers": nh.STYLE_LAYERS, "init": "content"}
+
+
+def test_transfer_explorer_centres_on_the_balance_of_its_network(content, style,
+                                                                  transfer_extractor):
+    # Random weights are not torchvision's: the relative balance, α/β = 1/5 at any size.
+    explorer = widgets.style_transfer_explorer(content, style, steps=2,
+                                               config=nh.TransferConfig(weights="random"),
+                                               extractor=transfer_extractor)
+    assert explorer.ratio.value == pytest.approx(0.2)
+    assert "2.0e-01" in explorer.hint.value
 
 
 def test_transfer_explorer_run_button_changes_the_image(content, style, transfer_extractor):

@@ -1,0 +1,128 @@
+"""BatchLBFGS: torch's L-BFGS per batch item, so a batch equals separate runs.
+
+The problems are ill-conditioned quadratics Σ c_i (x_i − t_i)² in float64 (no network), one
+per batch item, at scales that differ by many decades: exactly the case where one shared
+L-BFGS (torch.optim.LBFGS on the whole batch) lets the largest loss steer every image.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.testing import assert_close
+
+from nstyle_helpers.lbfgs import BatchLBFGS
+
+F64 = torch.float64
+
+
+def _problems(scales, target=None):
+    n = len(scales)
+    if target is None:
+        target = torch.rand(n, 3, 4, 4, dtype=F64, generator=torch.Generator().manual_seed(0))
+    curvature = torch.logspace(0, 2, 48, dtype=F64).view(1, 3, 4, 4)
+    weights = torch.tensor(scales, dtype=F64).view(n, 1, 1, 1) * curvature
+    return target, lambda x: (weights * (x - target) ** 2).flatten(1).sum(dim=1)
+
+
+def _run(loss_fn, init, steps, optimizer="batch"):
+    x = init.clone().requires_grad_(True)
+    opt = BatchLBFGS(x) if optimizer == "batch" else torch.optim.LBFGS([x], max_iter=1)
+
+    losses = []
+
+    def closure():
+        x.grad = None
+        loss = loss_fn(x)
+        loss.sum().backward()
+        losses.append(loss.detach())
+        return loss.detach() if optimizer == "batch" else loss.sum()
+
+    for _ in range(steps):
+        opt.step(closure)
+    return x.detach(), loss_fn(x.detach()), torch.stack(losses)
+
+
+def test_one_image_takes_torchs_lbfgs_steps_until_one_goes_uphill():
+    # torch.optim.LBFGS(max_iter=1) keeps any step; BatchLBFGS takes the same steps until
+    # one lands higher than where it started, then goes back and tries half of it.
+    target, loss_fn = _problems([1.0])
+    init = torch.full_like(target, 0.5)
+    _, _, torch_losses = _run(loss_fn, init, 30, optimizer="torch")
+    uphill = next(k for k in range(1, 30) if torch_losses[k] > torch_losses[k - 1])
+    assert uphill >= 5  # enough steps to compare
+    ours, _, _ = _run(loss_fn, init, uphill)
+    torchs, _, _ = _run(loss_fn, init, uphill, optimizer="torch")
+    assert_close(ours, torchs, rtol=1e-10, atol=1e-12)
+
+
+def test_a_step_that_lands_uphill_is_retried_at_half_its_length():
+    target, loss_fn = _problems([1.0])
+    x = torch.full_like(target, 0.5).requires_grad_(True)
+    opt = BatchLBFGS(x)
+    points, losses = [], []
+
+    def closure():
+        x.grad = None
+        loss = loss_fn(x)
+        loss.sum().backward()
+        points.append(x.detach().clone())
+        losses.append(float(loss))
+        return loss.detach()
+
+    for _ in range(30):
+        opt.step(closure)
+    uphill = [k for k in range(1, 30) if losses[k] > losses[k - 1]]
+    assert uphill  # this problem has such steps
+    k = uphill[0]
+    # x_{k+1} = x_{k−1} + (x_k − x_{k−1}) / 2: back to the start, half the step.
+    assert_close(points[k + 1], points[k - 1] + 0.5 * (points[k] - points[k - 1]))
+
+
+def test_a_batch_equals_separate_runs_whatever_the_scales():
+    scales = [1e-4, 1.0, 1e4]
+    target, loss_fn = _problems(scales)
+    init = torch.full_like(target, 0.5)
+    batched, batched_loss, _ = _run(loss_fn, init, 25)
+    for n, scale in enumerate(scales):
+        _, alone_fn = _problems([scale], target[n:n + 1])
+        alone, _, _ = _run(alone_fn, init[n:n + 1], 25)
+        assert_close(batched[n:n + 1], alone, rtol=1e-8, atol=1e-10)
+    # Every image converged, the smallest loss too (only torch's first step, lr·min(1, 1/|g|₁),
+    # depends on the scale).
+    assert bool((batched_loss < 1e-4 * loss_fn(init)).all())
+
+
+def test_one_shared_lbfgs_leaves_the_small_problem_behind():
+    # Why BatchLBFGS exists: torch's L-BFGS on the same batch barely moves the image whose
+    # loss is 10⁸ times smaller than the largest one.
+    target, loss_fn = _problems([1e-4, 1e4])
+    init = torch.full_like(target, 0.5)
+    start = loss_fn(init)
+    _, shared, _ = _run(loss_fn, init, 25, optimizer="torch")
+    _, ours, _ = _run(loss_fn, init, 25)
+    assert float(shared[0] / start[0]) > 1e3 * float(ours[0] / start[0])
+
+
+def test_restart_forgets_only_the_chosen_images_memory():
+    target, loss_fn = _problems([1.0, 1.0])
+    x = torch.full_like(target, 0.5).requires_grad_(True)
+    opt = BatchLBFGS(x)
+
+    def closure():
+        x.grad = None
+        loss = loss_fn(x)
+        loss.sum().backward()
+        return loss.detach()
+
+    for _ in range(5):
+        opt.step(closure)
+    gamma = opt.gamma.clone()
+    opt.restart(torch.tensor([True, False]))
+    assert all(float(rho[0]) == 0.0 for _, _, rho in opt.pairs)
+    assert any(float(rho[1]) != 0.0 for _, _, rho in opt.pairs)
+    assert torch.equal(opt.gamma, gamma)  # the step scale is kept
+    # Image 0's next step is −γ·g, image 1's still uses its memory.
+    before = x.detach().clone()
+    opt.step(closure)
+    gradient = x.grad.detach()
+    assert_close(x.detach()[0] - before[0], -gamma[0] * gradient[0])
