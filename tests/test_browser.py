@@ -649,7 +649,8 @@ def test_style_transfer_explorer_in_jupyterlab(lab, page, artifacts, sandbox):
     assert first["size"] > 0 and first["hash"] != image_digest(content)["hash"]
     explorer.screenshot(path=artifacts / "04-explorer-first-run.png")
 
-    # Move the α/β slider to its right end (α/β × 10⁶ and more: content dominates).
+    # Move the α/β slider to its left end (α/β ÷ 10⁶ and more: style dominates; at the right
+    # end the relative balance keeps the content image itself as the best image).
     slider = explorer.locator(".widget-slider", has=page.locator("label", has_text="α/β"))
     readout = slider.locator(".widget-readout")
     ratio_before = readout.inner_text()
@@ -658,12 +659,12 @@ def test_style_transfer_explorer_in_jupyterlab(lab, page, artifacts, sandbox):
     grip = handle.bounding_box()
     page.mouse.move(grip["x"] + grip["width"] / 2, grip["y"] + grip["height"] / 2)
     page.mouse.down()
-    page.mouse.move(track["x"] + track["width"] + 40, grip["y"] + grip["height"] / 2, steps=8)
+    page.mouse.move(track["x"] - 40, grip["y"] + grip["height"] / 2, steps=8)
     page.mouse.up()
     wait_until(page, "([r, old]) => r.textContent.trim() !== old",
                [readout.element_handle(), ratio_before], "the α/β slider did not move")
     ratio_after = readout.inner_text()
-    assert float(ratio_after) > float(ratio_before) * 1e5, (ratio_before, ratio_after)
+    assert float(ratio_after) < float(ratio_before) / 1e5, (ratio_before, ratio_after)
 
     events = run_explorer(page, explorer)
     expect_decoded(result)
