@@ -100,6 +100,7 @@ __all__ = [
     "LossWeights",
     "tutorial_equivalent_weights",
     "BALANCES",
+    "validate_balance",
     "resolve_balance",
     "relative_weights",
 ]
@@ -182,6 +183,13 @@ def tutorial_equivalent_weights(content_maps: int, content_positions: int,
     )
 
 
+def validate_balance(balance) -> str:
+    """One of :data:`BALANCES`."""
+    if balance not in BALANCES:
+        raise SettingsError(f"balance must be one of {', '.join(BALANCES)}, not {balance!r}.")
+    return balance
+
+
 def resolve_balance(balance: str | None, weights_source) -> str:
     """``balance`` if given, else ``"tutorial"`` for torchvision's own VGG19 download
     (``weights_source == "imagenet"``) and ``"relative"`` for every other network.
@@ -191,9 +199,7 @@ def resolve_balance(balance: str | None, weights_source) -> str:
     """
     if balance is None:
         return "tutorial" if weights_source == "imagenet" else "relative"
-    if balance not in BALANCES:
-        raise SettingsError(f"balance must be one of {', '.join(BALANCES)}, not {balance!r}.")
-    return balance
+    return validate_balance(balance)
 
 
 def relative_weights(style_layers: Sequence[str]) -> LossWeights:

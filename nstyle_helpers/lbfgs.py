@@ -28,7 +28,8 @@ One step, for each image n with gradient g (flattened to D = 3·H·W values):
 2. The two-loop recursion over the last ``history_size`` pairs gives d ≈ −H⁻¹g, starting
    from H₀⁻¹ = γ·I.
 3. x ← x + t·d with t = lr, except on an image's very first step: t = lr·min(1, 1/|g|₁),
-   d = −g (torch's first step); or, if the last step went uphill, x ← x_{k−1} + (t/2)·d_{k−1}. Where rounding makes d point uphill (gᵀd ≥ 0), the image
+   d = −g (torch's first step); or, if the last step went uphill,
+   x ← x_{k−1} + (t/2)·d_{k−1}. Where rounding makes d point uphill (gᵀd ≥ 0), the image
    forgets its pairs and steps along −γ·g instead (torch's L-BFGS would stop moving).
 
 A pair that fails the curvature test is stored with ρ = 0, which makes it a no-op in the
@@ -40,6 +41,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+
+from .errors import SettingsError
 
 __all__ = ["BatchLBFGS"]
 
@@ -60,7 +63,8 @@ class BatchLBFGS:
         history_size: curvature pairs kept per image.
 
     ``step(closure)`` calls ``closure()`` once (it must zero the gradient, compute the
-    loss, call ``backward()`` and return the loss) and takes one step for every image.
+    losses, call ``backward()`` on their sum and return the (N,) losses, one per image) and
+    takes one step for every image.
     """
 
     def __init__(self, image: torch.Tensor, *, lr: float = 1.0,
@@ -82,19 +86,20 @@ class BatchLBFGS:
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
-        """Evaluate ``closure`` once, then move every image by its own L-BFGS step.
-
-        ``closure`` returns the (N,) losses (or their sum when N = 1).
-        """
+        """Evaluate ``closure`` once, then move every image by its own L-BFGS step."""
         with torch.enable_grad():
             loss = closure()
         losses = loss.detach().reshape(-1).to(self.previous_loss.dtype)
+        if losses.numel() != self.previous_loss.numel():
+            raise SettingsError(f"The closure must return one loss per image "
+                                f"({self.previous_loss.numel()}), not {losses.numel()}: "
+                                "BatchLBFGS judges each image's step on its own.")
         x = self.image.detach().flatten(1)  # (N, D)
         gradient = self.image.grad.detach().flatten(1)
         # An image whose last step went uphill goes back and tries half that step.
         accepted = ~(losses > self.previous_loss)
         self._remember(x, gradient, accepted)
-        direction, length = self._step(gradient)
+        direction, length = self._step(gradient, accepted)
         retry = ~accepted[:, None]
         length = torch.where(accepted, length, 0.5 * self.length)
         direction = torch.where(retry, self.direction, direction)
@@ -108,12 +113,14 @@ class BatchLBFGS:
         self.fresh &= ~accepted
         return loss
 
-    def _step(self, gradient: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # The L-BFGS direction d (N, D) and step length t (N,) from the current gradient.
+    def _step(self, gradient: torch.Tensor,
+              accepted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # The L-BFGS direction d (N, D) and step length t (N,) from the current gradient
+        # (only used for the accepted images: the others retry half their last step).
         direction = self._direction(gradient)
         # Rounding can make the memory's direction point uphill (torch's L-BFGS then stops
         # moving for good); such an image starts again from −γ·g.
-        uphill = torch.linalg.vecdot(gradient, direction) >= 0
+        uphill = (torch.linalg.vecdot(gradient, direction) >= 0) & accepted
         if bool(uphill.any()):
             self.restart(uphill)
             direction = torch.where(uphill[:, None], -self.gamma[:, None] * gradient, direction)

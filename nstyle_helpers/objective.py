@@ -157,7 +157,6 @@ class Objective:
             self.content_targets = self._content_targets(content_image)
             self.style_targets = (self.style.targets(extractor, list(self.style_layers))
                                   if self.style is not None else {})
-        self.relative = relative
         self.content_scales = {layer: relative_scale(target, "content") if relative else 1.0
                                for layer, target in self.content_targets.items()}
         self.style_scales = {layer: relative_scale(target, "style") if relative else 1.0

@@ -4,8 +4,9 @@ What "steps" means: one *step* is one call of the optimiser's ``step``.
 
 - Adam: one step = one loss evaluation (a forward and a backward pass through VGG19).
 - L-BFGS: one step = one L-BFGS iteration of :class:`~nstyle_helpers.lbfgs.BatchLBFGS`
-  (torch's ``LBFGS`` algorithm with a memory per image; for one image, ``steps`` calls equal
-  one ``torch.optim.LBFGS`` call with ``max_iter=steps``). Without a line search, as in the
+  (torch's ``LBFGS`` algorithm with a memory per image; for one image, until a step lands
+  uphill, ``steps`` calls equal one ``torch.optim.LBFGS`` call with ``max_iter=steps``).
+  Without a line search, as in the
   PyTorch tutorial and Johnson's neural-style, that is also one evaluation per step; the
   result counts evaluations separately all the same.
 
@@ -22,8 +23,8 @@ function. In a 300-step run at 384 px we saw the loss go from 1.5e-4 to 2.9, six
 starting image's loss, and stay there. So when :data:`LBFGS_RESTART_PATIENCE` (10) steps in
 a row start from a loss more than :data:`LBFGS_RESTART_FACTOR` (10) times the best so far,
 the loop goes back to the best image and clears L-BFGS's memory, keeping only its step scale
-(``result.restarts`` counts it). Each image of a batch is judged and restarted on its own. Shorter or smaller detours are left alone: L-BFGS mostly
-comes back down from them by itself within a few steps, and a restart throws away the
+(``result.restarts`` counts it). Each image of a batch is judged and restarted on its own.
+Shorter or smaller detours are left alone: L-BFGS mostly comes back down from them by itself within a few steps, and a restart throws away the
 curvature memory that brings it down. Measured against the PyTorch tutorial's lowest loss
 (``benchmarks/results/experiments.md``): restarting after a single step above 10× missed it
 in 600 evaluations from three of three starts on the paper's layers (one thread), where
@@ -123,7 +124,6 @@ class _Recorder:
         self.best_image = image.detach().clone()
         self.best_loss = torch.full((image.shape[0],), math.inf, device=image.device)
         self.history: dict[str, list[torch.Tensor]] = {}
-        self.restarts = 0
 
     def consider(self, image: torch.Tensor, total: torch.Tensor) -> None:
         better = total.detach() < self.best_loss
@@ -195,7 +195,7 @@ def optimize(objective: Objective, init: torch.Tensor, *, optimizer: str = "lbfg
     opt = _make_optimizer(optimizer, image, lr)
     recorder = _Recorder(image)
     snapshots = [(0, image.detach().clamp(0, 1).cpu().clone())] if snapshot_every else []
-    counts = {"step": 0, "evaluations": 0}
+    counts = {"step": 0, "evaluations": 0, "restarts": 0}
     uphill = torch.zeros(init.shape[0], dtype=torch.long, device=init.device)
     step_terms: dict[str, torch.Tensor] = {}
 
@@ -220,7 +220,8 @@ def optimize(objective: Objective, init: torch.Tensor, *, optimizer: str = "lbfg
             with torch.no_grad():
                 image.clamp_(0.0, 1.0)
             if optimizer == "lbfgs":
-                _restart_far_uphill(opt, image, step_terms["total"], recorder, uphill)
+                counts["restarts"] += _restart_far_uphill(opt, image, step_terms["total"],
+                                                          recorder, uphill)
             counts["step"] += 1
             recorder.record(step_terms)
             bar.update(1)
@@ -240,7 +241,7 @@ def optimize(objective: Objective, init: torch.Tensor, *, optimizer: str = "lbfg
     except _Diverged as diverged:
         result = recorder.result(snapshots=snapshots, steps=counts["step"],
                                  evaluations=counts["evaluations"], stop_reason="diverged",
-                                 restarts=recorder.restarts,
+                                 restarts=counts["restarts"],
                                  seconds=time.perf_counter() - start)
         raise DivergedError(_diverged_cause(diverged, counts["step"], objective, init,
                                             optimizer, lr), result) from None
@@ -248,13 +249,14 @@ def optimize(objective: Objective, init: torch.Tensor, *, optimizer: str = "lbfg
         bar.close()
     return recorder.result(snapshots=snapshots, steps=counts["step"],
                            evaluations=counts["evaluations"], stop_reason=stop_reason,
-                           restarts=recorder.restarts, seconds=time.perf_counter() - start)
+                           restarts=counts["restarts"], seconds=time.perf_counter() - start)
 
 
 def _restart_far_uphill(opt: BatchLBFGS, image: torch.Tensor, total: torch.Tensor,
-                        recorder: _Recorder, uphill: torch.Tensor) -> None:
+                        recorder: _Recorder, uphill: torch.Tensor) -> int:
     # Per image: count the steps in a row that started far above its best loss; after
     # LBFGS_RESTART_PATIENCE of them, put its best image back and clear its memory.
+    # Returns how many images were restarted.
     far = total.detach() > LBFGS_RESTART_FACTOR * recorder.best_loss
     uphill.copy_(torch.where(far, uphill + 1, 0))
     restart = uphill >= LBFGS_RESTART_PATIENCE
@@ -263,7 +265,7 @@ def _restart_far_uphill(opt: BatchLBFGS, image: torch.Tensor, total: torch.Tenso
             image[restart] = recorder.best_image[restart]
         opt.restart(restart)
         uphill.masked_fill_(restart, 0)
-        recorder.restarts += int(restart.sum())
+    return int(restart.sum())
 
 
 def _record_final(objective: Objective, image: torch.Tensor, recorder: _Recorder) -> None:

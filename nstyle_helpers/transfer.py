@@ -45,7 +45,7 @@ from .acceleration import accelerate
 from .color import PRESERVE_COLOR, combine_luminance, grey_as_rgb, luminance, \
     match_color_histogram, match_luminance
 from .defaults import CPU_STEPS, LossWeights, relative_weights, resolve_balance, \
-    tutorial_equivalent_weights
+    tutorial_equivalent_weights, validate_balance
 from .features import CONTENT_LAYER, STYLE_LAYERS, FeatureExtractor, VGG19Features, \
     feature_shape, validate_layer_names
 from .errors import MaskError, SettingsError
@@ -125,7 +125,7 @@ class TransferConfig(RunConfig):
             if getattr(self, name) is not None:
                 validate_loss_weight(getattr(self, name), name)
         if self.balance is not None:
-            resolve_balance(self.balance, None)
+            validate_balance(self.balance)
         if self.init not in INITS:
             raise SettingsError(f"init must be one of {INITS}, not {self.init!r}; pass a "
                                 "starting image as init= instead.")
@@ -187,7 +187,7 @@ def transfer_loss_weights(height: int, width: int, content_layer: str = CONTENT_
     >>> f"{w.ratio:.1e}"
     '1.9e-09'
     """
-    if resolve_balance(balance, None) == "relative":
+    if validate_balance(balance) == "relative":
         return relative_weights(style_layers)
     maps, h, w = feature_shape(content_layer, height, width)
     return tutorial_equivalent_weights(

@@ -42,6 +42,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import in_ci
+
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parent.parent
@@ -72,13 +74,9 @@ HARMLESS_CONSOLE_ERRORS: list[tuple[str, str]] = []
 # The browser and the Jupyter server
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
-
 def _missing_browser(reason: str):
     message = f"{reason}: {INSTALL_HINT}"
-    if _in_ci():
+    if in_ci():
         pytest.fail(f"CI=true and the browser test cannot run. {message}", pytrace=False)
     pytest.skip(message)
 

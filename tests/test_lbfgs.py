@@ -7,9 +7,11 @@ L-BFGS (torch.optim.LBFGS on the whole batch) lets the largest loss steer every 
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch.testing import assert_close
 
+from nstyle_helpers.errors import SettingsError
 from nstyle_helpers.lbfgs import BatchLBFGS
 
 F64 = torch.float64
@@ -66,7 +68,7 @@ def test_a_step_that_lands_uphill_is_retried_at_half_its_length():
         loss = loss_fn(x)
         loss.sum().backward()
         points.append(x.detach().clone())
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         return loss.detach()
 
     for _ in range(30):
@@ -126,3 +128,17 @@ def test_restart_forgets_only_the_chosen_images_memory():
     opt.step(closure)
     gradient = x.grad.detach()
     assert_close(x.detach()[0] - before[0], -gamma[0] * gradient[0])
+
+
+def test_a_closure_that_sums_the_batch_gets_a_clear_error():
+    target, loss_fn = _problems([1.0, 1.0])
+    x = torch.full_like(target, 0.5).requires_grad_(True)
+
+    def summed():
+        x.grad = None
+        loss = loss_fn(x).sum()
+        loss.backward()
+        return loss
+
+    with pytest.raises(SettingsError, match="one loss per image"):
+        BatchLBFGS(x).step(summed)
