@@ -233,9 +233,10 @@ def layer_set_label(layers: Sequence[str]) -> str:
 def style_layer_weight_presets(layers: Sequence[str]) -> dict[str, dict[str, float]]:
     r"""The two weightings w_l the style widget offers for a layer set, each summing to 1.
 
-    ``"1/N_l²"``: the project's default, :math:`w_l \propto N_l^{-2}` (the PyTorch
-    tutorial's setting converted exactly, :mod:`nstyle_helpers.defaults`); ``"equal"``: the
-    paper's :math:`w_l = 1/|\lambda|`.
+    ``"equal"``: the paper's :math:`w_l = 1/|\lambda|`, the default (what
+    :func:`~nstyle_helpers.transfer.reconstruct_style` uses); ``"1/N_l²"``:
+    :math:`w_l \propto N_l^{-2}`, the weighting of the PyTorch tutorial's setting converted to
+    the paper's formulas (:mod:`nstyle_helpers.defaults`).
 
     >>> presets = style_layer_weight_presets(("relu1_1", "relu2_1"))
     >>> presets["equal"]
@@ -246,8 +247,8 @@ def style_layer_weight_presets(layers: Sequence[str]) -> dict[str, dict[str, flo
     layers = tuple(layers)
     # N_l does not depend on the image size, so any size will do here.
     maps = {layer: feature_shape(layer, 64, 64)[0] for layer in layers}
-    return {"1/N_l²": dict(tutorial_equivalent_weights(1, 1, maps).layer_weights),
-            "equal": {layer: 1.0 / len(layers) for layer in layers}}
+    return {"equal": {layer: 1.0 / len(layers) for layer in layers},
+            "1/N_l²": dict(tutorial_equivalent_weights(1, 1, maps).layer_weights)}
 
 
 def render_style_reconstruction(style: torch.Tensor, layers: Sequence[str],
@@ -265,7 +266,7 @@ def render_style_reconstruction(style: torch.Tensor, layers: Sequence[str],
     Args:
         style: (1, 3, H, W) the style image a in [0, 1].
         layers: the layer set λ, e.g. ``("relu1_1", "relu2_1")``.
-        layer_weights: w_l per layer (default: the project's, ∝ 1/N_l², summing to 1).
+        layer_weights: w_l per layer (default: the paper's, 1/|λ|).
             Layers of ``layer_weights`` outside ``layers`` are ignored.
         steps: optimiser steps; ``config`` gives the optimiser, seed, pooling and weights.
         size: (H, W) of the result (default: the style image's).
@@ -364,10 +365,10 @@ class StyleReconstructionExplorer(_RunnerMixin, widgets.VBox):
         self.layer_set = widgets.Dropdown(options=[(layer_set_label(s), s) for s in sets],
                                           value=sets[-1], description="layers λ",
                                           layout=widgets.Layout(width="max-content"))
-        self.preset = widgets.ToggleButtons(options=["1/N_l²", "equal"], value="1/N_l²",
+        self.preset = widgets.ToggleButtons(options=["equal", "1/N_l²"], value="equal",
                                             description="reset w_l",
-                                            tooltips=["the project's default (∝ 1/N_l²)",
-                                                      "the paper's w_l = 1/|λ|"])
+                                            tooltips=["the paper's w_l = 1/|λ| (the default)",
+                                                      "the PyTorch tutorial's (∝ 1/N_l²)"])
         self.weight_sliders = {
             layer: widgets.FloatLogSlider(value=0.1, base=10, min=-4, max=0, step=0.1,
                                           description=f"w {layer}", readout_format=".2g",

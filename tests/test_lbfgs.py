@@ -142,3 +142,23 @@ def test_a_closure_that_sums_the_batch_gets_a_clear_error():
 
     with pytest.raises(SettingsError, match="one loss per image"):
         BatchLBFGS(x).step(summed)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-6])
+def test_where_the_loss_curves_downwards_the_step_grows(scale):
+    # scale · Σ (x² − 1)² from x = 0.05: near 0 the loss curves downwards (every sᵀy < 0), so
+    # no pair teaches a step scale; γ doubles after each step that went down, and the run
+    # reaches the minimum x = 1 at any scale (with γ stuck at 1, gradient descent with step 1
+    # would need about 10⁶ times more steps at scale 10⁻⁶).
+    x = torch.full((2, 1, 2, 2), 0.05, dtype=F64, requires_grad=True)
+    opt = BatchLBFGS(x)
+
+    def closure():
+        x.grad = None
+        loss = scale * (x ** 2 - 1).pow(2).flatten(1).sum(dim=1)
+        loss.sum().backward()
+        return loss.detach()
+
+    for _ in range(60):
+        opt.step(closure)
+    assert_close(x.detach(), torch.ones_like(x), rtol=0, atol=1e-6)

@@ -86,8 +86,8 @@ def test_weight_presets_sum_to_one_and_follow_inverse_square_maps():
     presets = widgets.style_layer_weight_presets(nh.STYLE_LAYERS)
     for weights in presets.values():
         assert sum(weights.values()) == pytest.approx(1.0)
-    default = presets["1/N_l²"]
-    assert default["relu1_1"] / default["relu5_1"] == pytest.approx(64.0)  # (512 / 64)²
+    inverse_square = presets["1/N_l²"]
+    assert inverse_square["relu1_1"] / inverse_square["relu5_1"] == pytest.approx(64.0)  # (512/64)²
     assert list(presets["equal"].values()) == pytest.approx([0.2] * 5)
 
 
@@ -167,6 +167,7 @@ def test_style_explorer_controls(style, style_extractor):
                                                      extractor=style_extractor)
     assert isinstance(explorer, ipywidgets.VBox)
     assert explorer.layer_set.value == nh.STYLE_LAYERS  # all five layers first
+    assert explorer.preset.value == "equal"  # the paper's w_l, as in reconstruct_style
     assert all(isinstance(s, ipywidgets.FloatLogSlider)
                for s in explorer.weight_sliders.values())
     explorer.layer_set.value = ("relu1_1", "relu2_1")
@@ -174,8 +175,10 @@ def test_style_explorer_controls(style, style_extractor):
                                                                       True, True]
     assert explorer.values()["layers"] == ("relu1_1", "relu2_1")
     assert sum(explorer.values()["layer_weights"].values()) == pytest.approx(1.0, abs=1e-3)
-    explorer.preset.value = "equal"
     assert explorer.values()["layer_weights"] == {"relu1_1": 0.5, "relu2_1": 0.5}
+    explorer.preset.value = "1/N_l²"
+    weights = explorer.values()["layer_weights"]
+    assert weights["relu1_1"] / weights["relu2_1"] == pytest.approx(4.0, rel=1e-3)
     explorer.weight_sliders["relu2_1"].value = 0.01
     assert explorer.values()["layer_weights"]["relu2_1"] == pytest.approx(0.01)
 
