@@ -1,11 +1,11 @@
 """The notebooks as files: kernel, committed outputs, the session cell, licences.
 
 nbval runs the notebooks themselves (see the README's test command); this module checks what
-is committed. Notebooks 00 and 01 need no pretrained weights and are committed *with* their
-outputs (executed in full mode), so they teach on GitHub. Every later notebook depends on the
-pretrained weights, which the machines that produce and test the notebooks do not have: they
-are committed with no outputs and no execution counts, and this test fails if someone commits
-outputs (produced with random weights, say) there.
+is committed. Published notebooks are committed *with* their outputs (executed in full mode),
+so they teach on GitHub: 00 and 01 need no pretrained weights; 02 and 03 were executed with
+the real ImageNet features of ``../shared/weights/`` (VGG16 in VGG19's layout), and must say so
+and credit VGG16's authors. The others are committed with no outputs and no execution counts,
+and this test fails if someone commits outputs (produced with random weights, say) there.
 """
 
 import re
@@ -16,8 +16,13 @@ import pytest
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-#: Notebooks that do not depend on pretrained weights: committed with outputs.
-WITH_OUTPUTS = ("00_", "01_")
+#: Notebooks committed with outputs: 00 and 01 need no pretrained weights, 02 and 03 were
+#: executed with the real-feature weights.
+WITH_OUTPUTS = ("00_", "01_", "02_", "03_")
+#: Of those, the ones whose pictures depend on the weights.
+REAL_FEATURES = ("02_", "03_")
+#: The real-feature weights file (../shared/weights/SOURCES.md).
+REAL_WEIGHTS_FILE = "vgg19_layout_imagenet_vgg16.pth"
 
 
 def _read(path: Path):
@@ -87,12 +92,12 @@ def test_notebooks_use_the_public_api(path):
     assert not re.search(r"from nstyle_helpers\.\w+ import", sources), path.name
 
 
-WEIGHTED = [path for path in NOTEBOOKS if not _carries_outputs(path)]
-UNWEIGHTED = [path for path in NOTEBOOKS if _carries_outputs(path)]
+UNPUBLISHED = [path for path in NOTEBOOKS if not _carries_outputs(path)]
+PUBLISHED = [path for path in NOTEBOOKS if _carries_outputs(path)]
 
 
-@pytest.mark.parametrize("path", WEIGHTED, ids=_ids(WEIGHTED))
-def test_weight_dependent_notebooks_carry_no_outputs(path):
+@pytest.mark.parametrize("path", UNPUBLISHED, ids=_ids(UNPUBLISHED))
+def test_unpublished_notebooks_carry_no_outputs(path):
     for cell in _code_cells(_read(path)):
         assert cell.outputs == [], (
             f"{path.name} depends on pretrained weights: commit it without outputs "
@@ -100,8 +105,8 @@ def test_weight_dependent_notebooks_carry_no_outputs(path):
         assert cell.execution_count is None, f"{path.name}: clear the execution counts too."
 
 
-@pytest.mark.parametrize("path", UNWEIGHTED, ids=_ids(UNWEIGHTED))
-def test_weight_free_notebooks_carry_their_outputs(path):
+@pytest.mark.parametrize("path", PUBLISHED, ids=_ids(PUBLISHED))
+def test_published_notebooks_carry_their_outputs(path):
     cells = _code_cells(_read(path))
     assert all(cell.execution_count is not None for cell in cells), (
         f"{path.name} is committed with outputs: execute it in full mode "
@@ -114,21 +119,34 @@ def test_weight_free_notebooks_carry_their_outputs(path):
     assert not any(output.get("output_type") == "error" for output in outputs)
 
 
-@pytest.mark.parametrize("path", UNWEIGHTED, ids=_ids(UNWEIGHTED))
+@pytest.mark.parametrize("path", PUBLISHED, ids=_ids(PUBLISHED))
 def test_committed_outputs_are_from_full_mode(path):
     text = "\n".join(_output_text(cell) for cell in _code_cells(_read(path)))
     assert "QUICK MODE" not in text, f"{path.name} was executed in quick mode"
     assert "WEIGHTS: RANDOM" not in text, f"{path.name} was executed with random weights"
 
 
-@pytest.mark.parametrize("path", UNWEIGHTED, ids=_ids(UNWEIGHTED))
+REAL = [path for path in PUBLISHED if path.name.startswith(REAL_FEATURES)]
+
+
+@pytest.mark.parametrize("path", REAL, ids=_ids(REAL))
+def test_real_feature_outputs_name_their_weights_and_credit_vgg16(path):
+    notebook = _read(path)
+    session = _output_text(_code_cells(notebook)[0])
+    assert f"weights: {REAL_WEIGHTS_FILE}" in session or f"/{REAL_WEIGHTS_FILE}" in session, (
+        f"{path.name} was not executed with NSTYLE_WEIGHTS=.../{REAL_WEIGHTS_FILE}")
+    text = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+    assert "Simonyan & Zisserman" in text and REAL_WEIGHTS_FILE in text
+
+
+@pytest.mark.parametrize("path", PUBLISHED, ids=_ids(PUBLISHED))
 def test_committed_notebooks_never_show_the_chicago_photo(path):
     # Its licence is unknown: it may be downloaded and used, never redistributed.
     sources = "\n".join(cell.source for cell in _code_cells(_read(path)))
     assert "chicago" not in sources.lower()
 
 
-@pytest.mark.parametrize("path", UNWEIGHTED, ids=_ids(UNWEIGHTED))
+@pytest.mark.parametrize("path", PUBLISHED, ids=_ids(PUBLISHED))
 def test_committed_outputs_leak_no_local_paths(path):
     text = "\n".join(_output_text(cell) for cell in _code_cells(_read(path)))
     for marker in ("/home/", "/root/", "/Users/", "/work/", "site-packages", "C:\\"):
