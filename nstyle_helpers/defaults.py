@@ -60,10 +60,11 @@ same number whatever the layer's activation scale. Then
 
 and α, β are plain numbers that do not depend on the network or the image size. We chose
 α = 1, β = 5 by looking at the pictures (real ImageNet features, the shared VGG16 file,
-2026-12-07, 192 px, 100 L-BFGS steps from the content image): β/α = 0.3 and 1 keep the
-skyline with a little texture, 2-5 paint the Great Wave's water and sky over a skyline that
-stays readable, 10 and above lose the towers to the wave; on Tübingen + The Starry Night,
-5 gives the familiar swirls over houses that stay houses. Not measured: the relative balance
+2026-12-07, 192 px, 100 L-BFGS steps from the content image, the L-BFGS of
+:mod:`nstyle_helpers.lbfgs`): on the Great Wave and Chicago, β/α = 1 and 2 keep the skyline
+with wave texture in the sky, 5 paints the wave's water over the foreground and the sky while
+the skyline stays readable, 10 fades the towers; 1000 and more leave only the wave. On
+Tübingen + The Starry Night, 5 gives the familiar swirls over houses that stay houses. Not measured: the relative balance
 on torchvision's VGG19 (its weights cannot be downloaded here), which is why that network
 keeps the tutorial's balance by default (:func:`resolve_balance`).
 
