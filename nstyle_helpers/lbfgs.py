@@ -13,7 +13,7 @@ dot product is taken over one image's pixels, and each image has its own step sc
 its own curvature pairs. The forward and backward passes stay batched; the result for
 image n is that of a run on image n alone, up to floating-point rounding.
 
-One departure from torch, for every image: a step whose end point has a higher loss than
+Departures from torch, each per image. First, a step whose end point has a higher loss than
 its start is taken back, and half of it is tried at the next step (the gradient at the
 rejected point is not used). Still one evaluation per step. Why: without a line search the
 quartic Gram loss makes L-BFGS overshoot; measured on real ImageNet features (96 px, 60
@@ -24,7 +24,7 @@ One step, for each image n with gradient g (flattened to D = 3·H·W values):
 
 1. Store the pair s = x_k − x_{k−1}, y = g_k − g_{k−1} if sᵀy > 10⁻¹⁰·|s||y| (the
    curvature condition; torch's test, sᵀy > 10⁻¹⁰, is absolute and so depends on the
-   loss's scale); then γ = sᵀy / yᵀy.
+   loss's scale); then γ = sᵀy / yᵀy (below: what a step that fails the test does to γ).
 2. The two-loop recursion over the last ``history_size`` pairs gives d ≈ −H⁻¹g, starting
    from H₀⁻¹ = γ·I.
 3. x ← x + t·d with t = lr, except on an image's very first step: t = lr·min(1, 1/|g|₁),
@@ -33,7 +33,7 @@ One step, for each image n with gradient g (flattened to D = 3·H·W values):
    forgets its pairs and steps along −γ·g instead (torch's L-BFGS would stop moving).
 
 A pair that fails the curvature test is stored with ρ = 0, which makes it a no-op in the
-two-loop recursion, so the images can share one list of pairs. Such a step teaches L-BFGS no
+two-loop recursion, so the images can share one list of pairs. Second: such a step teaches L-BFGS no
 step scale, and torch's then stays at γ = 1: plain gradient descent with step 1, which barely
 moves where the gradient is small. Gram losses curve *downwards* near white noise (sᵀy < 0
 at every step): on real ImageNet features {relu1_1}'s reconstruction of The Starry Night
