@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test test-fast test-browser lab assignments clean benchmark benchmark-quick
+.PHONY: setup run test test-fast test-browser lab assignments gallery clean benchmark benchmark-quick
 
 # pip resolves a matching torch/torchvision pair from requirements.txt (see the comment there).
 $(STAMP): requirements.txt constraints.txt pyproject.toml
@@ -49,6 +49,11 @@ benchmark: $(STAMP)
 ## benchmarks/results/quick/ so that it never replaces the three-repetition results.
 benchmark-quick: $(STAMP)
 	$(PY) benchmarks/peer.py --sizes 256 --reps 1 --output benchmarks/results/quick
+
+## The gallery: headline pictures on real ImageNet features, into docs/gallery/ (17 min
+## measured on a 2-core CPU; see docs/gallery/make_gallery.py for the weights it uses).
+gallery: $(STAMP)
+	$(PY) docs/gallery/make_gallery.py
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

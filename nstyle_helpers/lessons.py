@@ -69,8 +69,7 @@ class StyleTransfer:
     size: int                      #: main run: longer side
     steps: int                     #: main run: L-BFGS steps
     small: int                     #: the comparisons' longer side
-    lbfgs_steps: int               #: L-BFGS steps per comparison run (and Adam's against it)
-    adam_steps: int                #: Adam steps of the batched runs (grid, conv/relu)
+    lbfgs_steps: int               #: steps per comparison run and batch (grid, conv/relu)
     widget_steps: int              #: steps per press of the widget's Run button
     grid_layers: tuple[str, ...]   #: the grid's rows: content layers
 
@@ -81,8 +80,7 @@ class ControllingTheResult:
 
     size: int                      #: longer side of the content image
     scale_size: int                #: section 3's images (style scale 0.5 halves the style)
-    steps: int                     #: L-BFGS steps per run
-    adam_steps: int                #: the batched total-variation run (Adam)
+    steps: int                     #: L-BFGS steps per run (the total-variation batch too)
     scales: tuple[int, ...]        #: coarse-to-fine sizes
     scale_steps: tuple[int, ...]   #: L-BFGS steps per coarse-to-fine stage
 
@@ -113,13 +111,13 @@ LESSONS: dict[str, Lesson] = {
                  gpu=StyleReconstruction(512, 500, 300),
                  quick=StyleReconstruction(32, 5, 3)),
     # The main run at the command line's CPU size, with 200 instead of its 300 steps.
-    "04": Lesson(cpu=StyleTransfer(CPU_SIZE, 200, 128, 150, 200, 60, _GRID_ROWS),
-                 gpu=StyleTransfer(GPU_SIZE, GPU_STEPS, 384, 300, 1000, 200,
+    "04": Lesson(cpu=StyleTransfer(CPU_SIZE, 200, 128, 150, 60, _GRID_ROWS),
+                 gpu=StyleTransfer(GPU_SIZE, GPU_STEPS, 384, 300, 200,
                                    ("relu2_2", "relu3_2", "relu4_2", "relu5_2")),
-                 quick=StyleTransfer(32, 5, 32, 5, 5, 4, _GRID_ROWS)),
-    "05": Lesson(cpu=ControllingTheResult(160, 160, 100, 200, (80, 160), (100, 50)),
-                 gpu=ControllingTheResult(512, 512, 300, 1000, (256, 512), (200, 100)),
-                 quick=ControllingTheResult(48, 64, 3, 5, (32, 48), (4, 2))),
+                 quick=StyleTransfer(32, 5, 32, 5, 4, _GRID_ROWS)),
+    "05": Lesson(cpu=ControllingTheResult(160, 160, 100, (80, 160), (100, 50)),
+                 gpu=ControllingTheResult(512, 512, 300, (256, 512), (200, 100)),
+                 quick=ControllingTheResult(48, 64, 3, (32, 48), (4, 2))),
 }
 
 
