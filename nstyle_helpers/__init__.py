@@ -43,7 +43,7 @@ from .errors import (DeviceError, DivergedError, ImageError, ImageTooSmallError,
 from .examples import example_image_path, example_names
 from .features import (CONTENT_LAYER, CONTENT_LAYERS_FIG1, STYLE_LAYERS, VGG19_LAYERS,
                        VGG19Features, feature_shape, style_layer_sets)
-from .images import load_image, save_image, to_pil, white_noise
+from .images import load_image, load_image_bytes, save_image, to_pil, white_noise
 from .losses import (combined_loss, content_loss, gram_matrix, pixel_loss, style_layer_loss,
                      total_variation)
 from .objective import Objective
@@ -65,7 +65,8 @@ __all__ = [
     "Objective", "OptimizationResult", "RunConfig", "TransferConfig", "VGG19Features",
     "build_extractor", "default_size", "default_steps", "describe_session", "transfer_loss_weights",
     "combined_loss", "content_loss", "example_image_path", "example_names", "feature_shape",
-    "gram_matrix", "load_image", "optimize", "pixel_loss", "quick_mode", "quick_or",
+    "gram_matrix", "load_image", "load_image_bytes", "optimize", "pixel_loss", "quick_mode",
+    "quick_or",
     "reconstruct_content", "reconstruct_style", "resolve_device", "save_image",
     "style_layer_loss", "style_layer_sets", "style_transfer", "to_pil", "total_variation",
     "tutorial_equivalent_weights", "white_noise",

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -22,9 +23,10 @@ from .devices import resolve_device
 from .errors import DivergedError, NstyleError, OutputError, OutputExistsError, SettingsError
 from .examples import image_path
 from .features import CONTENT_LAYER, STYLE_LAYERS, validate_image_size, validate_layer_names
-from .images import validate_output_path, load_image, resize, save_image, save_new_image
-from .movie import default_snapshot_every, validate_movie_path, validate_snapshot_every, \
-    write_movie
+from .images import (load_image, resize, save_image, save_new_image, validate_output_path,
+                     write_first_free)
+from .movie import (default_snapshot_every, ending_with_result, validate_movie_path,
+                    validate_snapshot_every, write_movie)
 from .optimize import DEFAULT_LR, OPTIMIZERS
 from .validation import (POOLINGS, validate_learning_rate, validate_loss_weight, validate_seed,
                          validate_size, validate_steps)
@@ -235,11 +237,25 @@ def _check_output_folder() -> None:
                           "current folder is read-only); choose an output file with -o.")
 
 
+def _claim(path: Path, write: Callable[[Path], Path]) -> Path:
+    """``write(path)``; if another program took ``path`` during the run (it was free when the
+    run started), the next free name beside it, said on stderr: a finished result is never
+    thrown away."""
+    try:
+        return write(path)
+    except OutputExistsError:
+        written = write_first_free(path.parent, path.stem, path.suffix, write)
+        print(f"{PROG}: {path} appeared during the run; wrote {written} instead",
+              file=sys.stderr)
+        return written
+
+
 def _save(image: torch.Tensor, args) -> Path:
     """Write the result: to ``-o`` (never replacing a file without --overwrite), or under
     the first free name in outputs/, claimed atomically (two runs never lose a result)."""
     if args.output:
-        return save_image(image, args.output, overwrite=args.overwrite)
+        return _claim(Path(args.output),
+                      lambda path: save_image(image, path, overwrite=args.overwrite))
     try:
         OUTPUT_DIR.mkdir(exist_ok=True)  # checked before the run
     except OSError as error:
@@ -248,11 +264,18 @@ def _save(image: torch.Tensor, args) -> Path:
     return save_new_image(image, OUTPUT_DIR, _output_stem(args))
 
 
-def _write_movie(result, args) -> str:
-    """Write --movie after the image: " and the movie PATH", or "" without --movie."""
+def _write_results(result, args) -> str:
+    """Write the image, then --movie ending on it: "PATH" or "PATH and the movie PATH"."""
+    image = _save(result.image[0], args)
     if not args.movie:
-        return ""
-    return f" and the movie {write_movie(result.snapshots, args.movie, overwrite=args.overwrite)}"
+        return str(image)
+    frames = ending_with_result(result.snapshots, result.steps, result.image)
+    try:
+        movie = _claim(Path(args.movie),
+                       lambda path: write_movie(frames, path, overwrite=args.overwrite))
+    except OutputError as error:  # e.g. the disk filled up after the image
+        raise OutputError(f"Wrote {image}, but not the movie: {error}") from None
+    return f"{image} and the movie {movie}"
 
 
 def _name(argument: str) -> str:
@@ -400,13 +423,13 @@ def run(args: argparse.Namespace, termination: _Termination) -> int:
     except DivergedError as error:
         # The run failed, but its best image is not thrown away.
         _ignore_interrupts()
-        written = f"{_save(error.result.image[0], args)}{_write_movie(error.result, args)}"
+        written = _write_results(error.result, args)
         print(f"{PROG}: error: {error.cause} Wrote the best image before that to {written}.",
               file=sys.stderr)
         return 2
     if result.stop_reason == "interrupted":
         _ignore_interrupts()
-    written = f"{_save(result.image[0], args)}{_write_movie(result, args)}"
+    written = _write_results(result, args)
     if result.stop_reason == "interrupted":
         print(f"{PROG}: {_stopped(termination)} after {result.steps} steps; wrote the best "
               f"image so far to {written} ({_summary(result, device)})")

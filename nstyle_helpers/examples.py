@@ -75,7 +75,8 @@ def example_image_path(name: str, *, progress: bool = True) -> Path:
     entry = manifest[name]
     folder = cache_dir()
     target = folder / entry.file
-    if target.is_file() and _sha256(target) == entry.sha256:
+    damaged = target.is_file()
+    if damaged and _sha256(target) == entry.sha256:
         return target
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -83,7 +84,16 @@ def example_image_path(name: str, *, progress: bool = True) -> Path:
         raise ImageError(f"Cannot create the image cache folder {folder} "
                          f"({error.strerror or error}); set {IMAGE_DIR_ENV} to a writable "
                          "folder.") from None
-    _download(entry, target, progress=progress)
+    try:
+        _download(entry, target, progress=progress)
+    except ImageError as error:
+        if not damaged:
+            raise
+        # The file is there, only wrong: say so first, then why no fresh copy came.
+        raise ImageError(f"{target} is there but its sha256 does not match "
+                         f"images/manifest.json (a damaged or different file), and a fresh "
+                         f"copy could not be fetched: {error} Replace the file with the right "
+                         "one, or delete it.") from None
     return target
 
 
@@ -93,6 +103,9 @@ def image_path(name_or_path: str | os.PathLike, *, progress: bool = True) -> Pat
     An existing file wins; a bare word without an extension is taken as an example name.
     """
     refuse_url(name_or_path)
+    if not str(name_or_path).strip():
+        raise ImageError("The image name is empty; give an example "
+                         f"({', '.join(example_names())}) or a file path.")
     path = Path(name_or_path)
     if path.exists() or path.suffix or len(path.parts) > 1:
         return path

@@ -81,6 +81,9 @@ def style_layer_sets(layers: Sequence[str] = STYLE_LAYERS) -> list[tuple[str, ..
 
 def validate_layer_names(layers: Iterable[str]) -> tuple[str, ...]:
     """Return ``layers`` as a tuple, or raise :class:`LayerError` naming the nearest valid one."""
+    if isinstance(layers, str):  # tuple("relu1_1") would be seven one-letter "layers"
+        raise LayerError(f"Layers are a sequence of names, not the string {layers!r}; pass "
+                         f"({layers!r},) or [{layers!r}].")
     layers = tuple(layers)
     if not layers:
         raise LayerError("No layers requested; name at least one VGG19 layer, e.g. relu4_2.")

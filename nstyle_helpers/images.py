@@ -34,6 +34,7 @@ __all__ = [
     "resize",
     "to_pil",
     "save_image",
+    "write_first_free",
     "save_new_image",
     "validate_output_path",
     "validate_writable_path",
@@ -115,6 +116,9 @@ def load_image_bytes(data: bytes | memoryview, name: str = "the uploaded file", 
         >>> load_image_bytes(buffer.getvalue(), "grey.png").shape
         torch.Size([1, 3, 2, 4])
     """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ImageError(f"{name} is a {type(data).__name__}, not a file's bytes; pass the "
+                         "bytes (open(path, 'rb').read()), or use load_image(path) for a path.")
     if size is not None:
         size = validate_size(size)
     if len(data) == 0:
@@ -246,11 +250,11 @@ def to_pil(image: torch.Tensor) -> Image.Image:
     """Convert a (3, H, W) or (1, 3, H, W) tensor in [0, 1] to an 8-bit RGB Pillow image."""
     if image.dim() == 4:
         if image.shape[0] != 1:
-            raise ValueError(f"to_pil takes one image, got a batch of {image.shape[0]}; "
-                             "index it first, e.g. images[0].")
+            raise ImageError(f"to_pil and save_image take one image, got a batch of "
+                             f"{image.shape[0]}; index it first, e.g. images[0].")
         image = image[0]
     if image.dim() != 3 or image.shape[0] != 3:
-        raise ValueError(f"expected an image of shape (3, H, W), got {tuple(image.shape)}.")
+        raise ImageError(f"expected an image of shape (3, H, W), got {tuple(image.shape)}.")
     pixels = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
     return Image.fromarray(pixels.permute(1, 2, 0).cpu().numpy(), mode="RGB")
 
@@ -283,7 +287,7 @@ def validate_writable_path(path: Path, *, overwrite: bool = False) -> Path:
     if path.is_dir():
         raise OutputError(f"Cannot write {path}: it is a folder; give a file name such as "
                           f"{path / ('result' + (path.suffix or '.png'))}.")
-    if path.exists() and not overwrite:
+    if os.path.lexists(path) and not overwrite:  # a dangling link too: linking onto it fails
         raise OutputExistsError(path)
     if not os.access(parent, os.W_OK):
         raise OutputError(f"Cannot write {path}: the folder {parent} is read-only.")
@@ -353,13 +357,21 @@ def save_new_image(image: torch.Tensor, folder: str | os.PathLike, stem: str,
     another run takes a name meanwhile, the next free one is used, so two runs started
     together never lose a result. Returns the path written.
     """
+    return write_first_free(folder, stem, suffix, lambda path: save_image(image, path))
+
+
+def write_first_free(folder: str | os.PathLike, stem: str, suffix: str,
+                     write: Callable[[Path], Path]) -> Path:
+    """``write(path)`` for the first free name ``STEM+suffix``, ``STEM-2+suffix``, ... in
+    ``folder``; ``write`` must refuse a taken name with :class:`OutputExistsError` (as
+    :func:`save_image` and :func:`write_atomically` do), and the next name is tried."""
     folder = Path(folder)
     n = 1
     while True:
         candidate = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
-        if not candidate.exists():
+        if not os.path.lexists(candidate):  # a dangling link takes a name too
             try:
-                return save_image(image, candidate)
+                return write(candidate)
             except OutputExistsError:
                 pass  # taken between the check and the write: try the next name
         n += 1

@@ -25,8 +25,8 @@ from .errors import OutputError, SettingsError
 from .images import validate_writable_path, resize, to_pil, write_atomically
 
 __all__ = ["MOVIE_FORMATS", "FRAME_MS", "HOLD_MS", "MOVIE_FRAMES", "default_snapshot_every",
-           "validate_snapshot_every", "movie_frames", "gif_bytes", "validate_movie_path",
-           "write_movie"]
+           "validate_snapshot_every", "ending_with_result", "movie_frames", "gif_bytes",
+           "validate_movie_path", "write_movie"]
 
 #: Movie formats we write, by file extension.
 MOVIE_FORMATS = (".gif",)
@@ -60,6 +60,16 @@ def validate_snapshot_every(every) -> int:
     return every
 
 
+def ending_with_result(snapshots: Snapshots, step: int, image: torch.Tensor) -> Snapshots:
+    """``snapshots`` whose last frame is ``image``, the (N, 3, H, W) result of a run that
+    stopped after ``step`` steps: the picture the run wrote (its best), which the snapshots
+    every k steps miss when the run stops between two of them or is interrupted."""
+    final = image.detach().clamp(0, 1).cpu()
+    if snapshots and snapshots[-1][0] == step and torch.equal(snapshots[-1][1], final):
+        return list(snapshots)
+    return [*snapshots, (step, final)]
+
+
 def movie_frames(snapshots: Snapshots, index: int = 0, *, size: int | None = None,
                  max_frames: int | None = None) -> list[Image.Image]:
     """The snapshots of batch item ``index`` as RGB Pillow images, in step order.
@@ -72,18 +82,18 @@ def movie_frames(snapshots: Snapshots, index: int = 0, *, size: int | None = Non
             and the last (default: all).
 
     Raises:
-        ValueError: there are no snapshots, ``index`` is outside the batch, or
+        SettingsError: there are no snapshots, ``index`` is outside the batch, or
             ``max_frames`` is below 2.
     """
     if not snapshots:
-        raise ValueError("there are no snapshots; run with snapshot_every=k (k ≥ 1).")
+        raise SettingsError("there are no snapshots; run with snapshot_every=k (k ≥ 1).")
     batch = snapshots[0][1].shape[0]
     if not 0 <= index < batch:
-        raise ValueError(f"index {index} is outside the batch of {batch} images.")
+        raise SettingsError(f"index {index} is outside the batch of {batch} images.")
     chosen = list(snapshots)
     if max_frames is not None and len(chosen) > max_frames:
         if max_frames < 2:
-            raise ValueError(f"max_frames must be at least 2 (the first and the last), "
+            raise SettingsError(f"max_frames must be at least 2 (the first and the last), "
                              f"not {max_frames}.")
         last = len(chosen) - 1
         picks = sorted({round(k * last / (max_frames - 1)) for k in range(max_frames)})
@@ -149,7 +159,7 @@ def write_movie(snapshots: Snapshots, path: str | os.PathLike, *, index: int = 0
 
     Raises:
         OutputError: as :func:`validate_movie_path`, or the write failed.
-        ValueError: there are no snapshots.
+        SettingsError: there are no snapshots.
     """
     path = validate_movie_path(path, overwrite=overwrite)
     frames = movie_frames(snapshots, index)

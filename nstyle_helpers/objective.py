@@ -30,7 +30,7 @@ from typing import Protocol
 import torch
 
 from .errors import LayerError, SettingsError
-from .features import VGG19Features
+from .features import VGG19Features, validate_layer_names
 from .losses import content_loss, gram_matrix, pixel_loss, style_layer_loss, total_variation
 
 __all__ = ["Weight", "Objective", "GramStyle", "StyleTerm", "per_position_grams",
@@ -94,6 +94,8 @@ class GramStyle:
 def _as_layer_weights(layers: Mapping[str, Weight] | Sequence[str]) -> dict[str, Weight]:
     if isinstance(layers, Mapping):
         return dict(layers)
+    if isinstance(layers, str):
+        validate_layer_names(layers)  # raises: one string is not a sequence of layer names
     layers = list(layers)
     # A plain list of layers: equal weights that sum to 1, like the paper's w_l = 1/5.
     return {layer: 1.0 / len(layers) for layer in layers}

@@ -32,6 +32,9 @@ FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 #: Longest image side accepted, in pixels: the 64-megapixel limit of
 #: :data:`~nstyle_helpers.images.MAX_IMAGE_PIXELS` holds 16000 × 4000 at most at 4:1.
 MAX_SIDE = 16_000
+#: The most optimiser steps a run accepts: the paper's runs take hundreds to a few thousand;
+#: a million on a GPU is days. A typo like 10**20 should not run for ever.
+MAX_STEPS = 1_000_000
 
 #: Largest seed: PyTorch's generators take 64-bit unsigned seeds.
 MAX_SEED = 2**64 - 1
@@ -66,9 +69,10 @@ def validate_pooling(pooling) -> str:
 
 
 def validate_steps(steps) -> int:
-    """A positive whole number of optimiser steps."""
-    if not _is_int(steps) or steps <= 0:
-        raise SettingsError(f"steps must be a positive whole number, not {steps!r}.")
+    """A whole number of optimiser steps from 1 to :data:`MAX_STEPS`."""
+    if not _is_int(steps) or not 1 <= steps <= MAX_STEPS:
+        raise SettingsError(f"steps must be a whole number from 1 to {MAX_STEPS:,}, "
+                            f"not {steps!r}.")
     return int(steps)
 
 
@@ -141,6 +145,9 @@ def validate_image(image, name: str = "image", *, batch: int | None = 1,
     if batch is not None and image.shape[0] != batch:
         raise ImageError(f"{name} holds {image.shape[0]} images; pass {batch}, e.g. "
                          f"{name}[:1].")
+    if image.numel() == 0:
+        raise ImageError(f"{name} has shape {tuple(image.shape)}, no pixels; pass an image at "
+                         "least 1 pixel high and wide.")
     if image.dtype == torch.uint8:
         image = image.float() / 255.0
     if image.dtype not in (torch.float32, torch.float64):

@@ -99,8 +99,12 @@ def _imagenet_state_dict(hub_dir: str, *, progress: bool) -> dict[str, torch.Ten
 
     cache = Path(hub_dir) / "checkpoints"
     try:
-        return VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=progress, check_hash=True,
-                                                          weights_only=True)
+        with warnings.catch_warnings():
+            # As for a weights file: torch warns about a raw pickle in the cache on top of
+            # the error, and the sentence below says it all, in one line.
+            warnings.simplefilter("ignore")
+            return VGG19_Weights.IMAGENET1K_V1.get_state_dict(
+                progress=progress, check_hash=True, weights_only=True)
     except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
         reason = getattr(error, "reason", None) or error
         raise WeightsError(f"Could not download the pretrained VGG19 weights ({reason}). "

@@ -233,6 +233,21 @@ def test_unknown_layer(cli, tmp_path, argv, fragments):
     assert_cli_error(result, *fragments)
 
 
+@pytest.mark.parametrize("option", ["--content", "--style"])
+def test_an_empty_image_name(cli, tmp_path, option):
+    out = tmp_path / "out.png"
+    with unchanged(out):
+        result = cli("transfer", *FAST, option, "", "-o", out)
+    assert_cli_error(result, "The image name is empty; give an example (")
+
+
+def test_steps_beyond_the_range_are_refused(cli, tmp_path):
+    out = tmp_path / "out.png"
+    with unchanged(out):
+        result = cli("transfer", *FAST, "--steps", "9" * 23, "-o", out)
+    assert_cli_error(result, "--steps", "from 1 to 1,000,000")
+
+
 @pytest.mark.parametrize("option", ["--size", "--steps"])
 @pytest.mark.parametrize("value, fragment", [("0", "whole number"),
                                              ("-3", "whole number"),
@@ -251,7 +266,7 @@ def test_library_rejects_bad_steps(steps):
     """The library counterpart: optimize(steps=...) raises ValueError saying what is wrong."""
     from nstyle_helpers.optimize import optimize
 
-    with pytest.raises(ValueError, match="steps must be a positive whole number"):
+    with pytest.raises(ValueError, match="steps must be a whole number from 1 to"):
         optimize(_sum_objective, torch.rand(1, 3, 4, 4), steps=steps, progress=False)
 
 

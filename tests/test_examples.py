@@ -142,6 +142,24 @@ def test_unreachable_server_says_how_to_work_offline(tmp_path, monkeypatch, loop
     assert not (cache / "chicago.jpg").exists() and not (cache / "chicago.jpg.part").exists()
 
 
+def test_a_cached_file_with_the_wrong_checksum_is_named_and_kept_offline(tmp_path, monkeypatch):
+    """Offline, with a damaged cached copy: the message says the file is there and its sha256
+    is wrong (not only "could not download"), and the file is left as it was."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "chicago.jpg").write_bytes(b"an old, damaged copy")
+    monkeypatch.setenv(examples.IMAGE_DIR_ENV, str(cache))
+    url = f"http://127.0.0.1:{_closed_port()}/chicago.jpg"
+    monkeypatch.setattr(examples, "_MANIFEST", _write_manifest(tmp_path / "manifest.json", {
+        "chicago": {"file": "chicago.jpg", "url": url, "sha256": CHICAGO_SHA}}))
+    with pytest.raises(ImageError) as info:
+        example_image_path("chicago", progress=False)
+    message = str(info.value)
+    assert message.startswith(f"{cache / 'chicago.jpg'} is there but its sha256 does not match")
+    assert "Could not download" in message and message.endswith("or delete it.")
+    assert (cache / "chicago.jpg").read_bytes() == b"an old, damaged copy"
+
+
 def test_cache_folder_that_cannot_be_created(temp_examples, tmp_path, monkeypatch):
     """NSTYLE_IMAGE_DIR naming a file raises ImageError naming the folder and the variable."""
     server, _ = temp_examples

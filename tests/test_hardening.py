@@ -181,13 +181,21 @@ def test_content_and_style_on_different_devices_are_refused():
     (dict(lr=1e39), "learning rate must be a positive number up to 3.4e+38"),
     (dict(seed=2**64), "seed must be a whole number from 0 to 2**64 - 1"),
     (dict(seed=-1), "seed must be a whole number from 0"),
-    (dict(steps=-3), "steps must be a positive whole number"),
+    (dict(steps=-3), "steps must be a whole number from 1 to"),
+    (dict(steps=10**23), "steps must be a whole number from 1 to 1,000,000"),
     (dict(style_layers=()), "No layers requested"),
     (dict(init="photo.jpg"), "init must be one of"),
 ])
 def test_configs_check_their_values_as_the_command_line_does(changes, fragment):
     with pytest.raises((SettingsError, LayerError), match=re.escape(fragment)):
         TransferConfig(**changes)
+
+
+def test_an_image_with_no_pixels_gets_one_sentence():
+    empty = torch.rand(1, 3, 24, 0)
+    with pytest.raises(ImageError, match=r"content has shape \(1, 3, 24, 0\), no pixels"):
+        nh.style_transfer(empty, torch.rand(1, 3, 24, 24), TransferConfig(weights="random"),
+                          progress=False)
 
 
 def test_a_run_that_cannot_fit_in_memory_is_refused_before_it_starts(monkeypatch):
@@ -216,7 +224,7 @@ def test_widget_failures_all_show_in_the_status_line(monkeypatch):
     assert explorer.status.value == "error (RuntimeError): something deep inside torch"
     with pytest.raises(LayerError, match="No layers requested"):
         StyleReconstructionExplorer(image, steps=2, layers=())
-    with pytest.raises(SettingsError, match="steps must be a positive whole number"):
+    with pytest.raises(SettingsError, match="steps must be a whole number from 1 to"):
         StyleReconstructionExplorer(image, steps=-1)
 
 
@@ -367,3 +375,76 @@ def test_a_raw_pickle_weights_file_is_one_line(cli, tmp_path):
     result = cli("transfer", "--size", "32", "--steps", "1", "-q", "--weights", path,
                  "-o", tmp_path / "o.png")
     assert_cli_error(result, "not a PyTorch state dict that can be loaded safely")
+
+
+@pytest.mark.parametrize("build", [
+    lambda: TransferConfig(style_layers="relu1_1"),
+    lambda: nh.Objective(VGG19Features(["relu1_1"], weights="random"),
+                         style_image=torch.rand(1, 3, 8, 8), style_layers="relu1_1"),
+])
+def test_one_layer_name_as_a_string_is_refused_with_the_fix(build):
+    with pytest.raises(LayerError, match=r"not the string 'relu1_1'; pass \('relu1_1',\)"):
+        build()
+
+
+# --------------------------------------------------------------------------------------------
+# A finished result is never lost: names taken during the run, dangling links, a full disk.
+
+def _run_that_takes(monkeypatch, *paths: Path):
+    """Make the transfer create ``paths`` while it runs (another program taking the names)."""
+    from nstyle_helpers import cli as cli_module
+
+    real = cli_module._run_transfer
+
+    def run_and_take(*args, **kwargs):
+        result = real(*args, **kwargs)
+        for path in paths:
+            path.write_bytes(b"someone else's file")
+        return result
+
+    monkeypatch.setattr(cli_module, "_run_transfer", run_and_take)
+
+
+def test_an_output_name_taken_during_the_run_gets_the_next_free_name(cli, tmp_path,
+                                                                     monkeypatch):
+    _run_that_takes(monkeypatch, tmp_path / "out.png", tmp_path / "out.gif")
+    result = cli("transfer", *FAST, "--steps", "2", "-o", "out.png", "--movie", "out.gif")
+    assert result.code == 0, result.err
+    assert "out.png appeared during the run; wrote out-2.png instead" in result.err
+    assert "out.gif appeared during the run; wrote out-2.gif instead" in result.err
+    assert "wrote out-2.png and the movie out-2.gif" in result.out
+    assert (tmp_path / "out.png").read_bytes() == b"someone else's file"
+    assert Image.open(tmp_path / "out-2.png").size == (32, 21)
+
+
+def test_a_dangling_link_as_output_is_refused_before_the_run(cli, tmp_path):
+    (tmp_path / "out.png").symlink_to(tmp_path / "nowhere.png")
+    result = cli("transfer", *FAST, "-o", "out.png")
+    assert_cli_error(result, "out.png", "already exists")
+    assert not (tmp_path / "nowhere.png").exists()
+
+
+def test_a_movie_that_cannot_be_written_says_the_image_was(cli, tmp_path, monkeypatch):
+    from nstyle_helpers import movie
+
+    def disk_full(frames, file, *args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(movie, "_save_gif", disk_full)
+    result = cli("transfer", *FAST, "-o", "out.png", "--movie", "out.gif")
+    line = assert_cli_error(result, "Wrote out.png, but not the movie", "No space left")
+    assert (tmp_path / "out.png").is_file() and not (tmp_path / "out.gif").exists(), line
+
+
+def test_the_movie_ends_on_the_image_written(cli, tmp_path):
+    # Snapshots every 3 of 7 steps are 0, 3, 6: the last frame is still the result (step 7).
+    result = cli("transfer", *FAST, "--steps", "7", "--init", "noise", "--snapshot-every", "3",
+                 "-o", "out.png", "--movie", "out.gif")
+    assert result.code == 0, result.err
+    with Image.open(tmp_path / "out.gif") as gif:
+        gif.seek(gif.n_frames - 1)
+        last = np.asarray(gif.convert("RGB"), dtype=float)
+        frames = gif.n_frames
+    written = np.asarray(Image.open(tmp_path / "out.png").convert("RGB"), dtype=float)
+    assert frames == 4  # steps 0, 3, 6 and the result
+    assert np.abs(last - written).mean() < 8  # the GIF's 256 colours, nothing more

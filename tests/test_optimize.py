@@ -319,7 +319,7 @@ def test_keyboard_interrupt_returns_best_so_far(optimizer):
 
 @pytest.mark.parametrize("steps", [0, -1, 2.5, True, "3", None])
 def test_invalid_steps(steps):
-    with pytest.raises(ValueError, match="steps must be a positive whole number"):
+    with pytest.raises(ValueError, match="steps must be a whole number from 1 to"):
         run(Recording(torch.zeros(1, 3, 2, 2)), torch.zeros(1, 3, 2, 2), steps=steps)
 
 

@@ -73,6 +73,19 @@ def test_bad_bytes_are_one_sentence_naming_the_upload(data, message):
     assert str(error.value).startswith("holiday.jpg ")
 
 
+@pytest.mark.parametrize("data, kind", [("holiday.jpg", "str"), (None, "NoneType")])
+def test_what_is_not_bytes_gets_one_sentence(data, kind):
+    # The package's own name for it: notebooks' uploads call nh.load_image_bytes.
+    with pytest.raises(nh.ImageError, match=f"the uploaded file is a {kind}, not a file's bytes"):
+        nh.load_image_bytes(data)
+
+
+def test_saving_a_batch_says_to_index_it(tmp_path):
+    with pytest.raises(nh.ImageError, match="take one image, got a batch of 2; index it"):
+        nh.save_image(torch.rand(2, 3, 4, 4), tmp_path / "two.png")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_truncated_and_oversized_bytes_are_refused(tmp_path):
     write_rgb_png(tmp_path / "whole.png", 64, 64)
     half = cut_in_half(tmp_path / "whole.png", tmp_path / "half.png").read_bytes()

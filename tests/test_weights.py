@@ -7,6 +7,7 @@ download function is replaced by one that fails, so no test can reach the intern
 
 from __future__ import annotations
 
+import pickle
 import urllib.error
 import warnings
 
@@ -70,18 +71,23 @@ def test_failed_download_says_how_to_work_offline(offline_torch_home):
     assert "\n" not in message
 
 
-@pytest.mark.parametrize("content", [b"", b"<html>captive portal</html>\n", "half"])
+@pytest.mark.parametrize("content", [b"", b"<html>captive portal</html>\n", "half",
+                                     pickle.dumps({"0.weight": 1})])
 def test_damaged_cached_file_raises_weights_error(offline_torch_home, vgg19_files, content):
-    """An empty, non-PyTorch or half-written file in torchvision's cache raises a one-line
-    WeightsError that says to delete it (not a raw unpickling error)."""
+    """An empty, non-PyTorch, half-written or raw-pickle file in torchvision's cache raises a
+    one-line WeightsError that says to delete it (not a raw unpickling error), and nothing
+    else is printed (torch warns about raw pickles)."""
     checkpoints, _ = offline_torch_home
     checkpoints.mkdir(parents=True)
     if content == "half":
         data = vgg19_files.features_only.read_bytes()
         content = data[: len(data) // 2]
     (checkpoints / IMAGENET_FILE).write_bytes(content)
-    with pytest.raises(WeightsError, match="could not be loaded") as info:
+    with warnings.catch_warnings(record=True) as caught, \
+            pytest.raises(WeightsError, match="could not be loaded") as info:
+        warnings.simplefilter("always")
         VGG19Features(["relu1_1"], weights="imagenet", progress=False)
+    assert caught == []
     assert "delete the file" in str(info.value)
     assert "\n" not in str(info.value)
 
