@@ -62,7 +62,7 @@ import torch
 from torch import nn
 
 from .environment import PRECISION_ENV, precision_setting
-from .errors import SettingsError
+from .errors import ImageError, SettingsError
 from .features import FeatureExtractor, VGG19Features
 from .winograd import nnpack_available, winograd_layers, winograd_wanted, with_winograd
 
@@ -197,7 +197,7 @@ class AcceleratedFeatures(nn.Module):
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         if images.dim() != 4 or images.shape[1] != 3:
-            raise ValueError(f"expected images of shape (N, 3, H, W), got {tuple(images.shape)}.")
+            raise ImageError(f"expected images of shape (N, 3, H, W), got {tuple(images.shape)}.")
         precision = resolve_precision(self.precision, images.device)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)

@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
+from .errors import ImageError, SettingsError
+
 __all__ = [
     "show_images",
     "pixel_grid",
@@ -85,7 +87,7 @@ def _image_list(images: ImageLike | Sequence[ImageLike]) -> list[np.ndarray]:
         if array.ndim == 3:
             array = array[None]
         if array.ndim != 4 or array.shape[1] != 3:
-            raise ValueError(f"expected images of shape (N, 3, H, W) or (3, H, W), got "
+            raise ImageError(f"expected images of shape (N, 3, H, W) or (3, H, W), got "
                              f"{tuple(array.shape)}.")
         return [np.clip(a.transpose(1, 2, 0), 0.0, 1.0) for a in array]
     result = []
@@ -121,9 +123,9 @@ def show_images(images: ImageLike | Sequence[ImageLike], titles: Sequence[str] |
     """
     pictures = _image_list(images)
     if not pictures:
-        raise ValueError("show_images needs at least one image.")
+        raise SettingsError("show_images needs at least one image.")
     if titles is not None and len(titles) != len(pictures):
-        raise ValueError(f"got {len(titles)} titles for {len(pictures)} images.")
+        raise SettingsError(f"got {len(titles)} titles for {len(pictures)} images.")
     ncols = ncols or min(len(pictures), 6)
     nrows = math.ceil(len(pictures) / ncols)
     aspect = pictures[0].shape[1] / pictures[0].shape[0]
@@ -157,7 +159,7 @@ def pixel_grid(values: ImageLike, *, title: str | None = None, fmt: str = "{:.0f
     """
     array = _numpy(values)
     if array.ndim != 2:
-        raise ValueError(f"pixel_grid takes a 2-D map (H, W), got shape {tuple(array.shape)}.")
+        raise ImageError(f"pixel_grid takes a 2-D map (H, W), got shape {tuple(array.shape)}.")
     fig, axes = _figure(figsize=(size * 1.15, size), layout="constrained")
     ax = axes[0, 0]
     low = float(array.min()) if vmin is None else vmin
@@ -229,7 +231,7 @@ def feature_maps(features: ImageLike, count: int = 8, *, indices: Sequence[int] 
     if array.ndim == 4:
         array = array[0]
     if array.ndim != 3:
-        raise ValueError(f"feature_maps takes (C, H, W) or (1, C, H, W), got "
+        raise ImageError(f"feature_maps takes (C, H, W) or (1, C, H, W), got "
                          f"{tuple(array.shape)}.")
     chosen = list(indices) if indices is not None else list(range(min(count, array.shape[0])))
     maps = array[chosen]  # (k, H, W)
@@ -312,7 +314,7 @@ def loss_curves(history: Mapping[str, torch.Tensor], names: Sequence[str] | None
             names = ["total"] + (others if len(others) > 1 else [])
     missing = [name for name in names if name not in history]
     if missing:
-        raise ValueError(f"no loss term {missing[0]!r} in the history; it has "
+        raise SettingsError(f"no loss term {missing[0]!r} in the history; it has "
                          f"{', '.join(history)}.")
     fig, axes = _figure(1, len(names), figsize=_fit(size * 1.6 * len(names), size),
                         layout="constrained")
@@ -348,7 +350,7 @@ def snapshot_strip(snapshots: Sequence[tuple[int, torch.Tensor]], index: int = 0
         A figure with one axes per snapshot.
     """
     if not snapshots:
-        raise ValueError("there are no snapshots; run optimize(..., snapshot_every=k).")
+        raise SettingsError("there are no snapshots; run optimize(..., snapshot_every=k).")
     images = [batch[index] for _, batch in snapshots]
     titles = [f"step {step}" for step, _ in snapshots]
     return show_images(images, titles, ncols=ncols or min(len(images), 8), size=size)
@@ -386,7 +388,7 @@ def _square_matrix(gram: ImageLike, caller: str) -> np.ndarray:
     if array.ndim == 3:
         array = array[0]
     if array.ndim != 2 or array.shape[0] != array.shape[1]:
-        raise ValueError(f"{caller} takes a square (C, C) matrix, got {tuple(array.shape)}.")
+        raise ImageError(f"{caller} takes a square (C, C) matrix, got {tuple(array.shape)}.")
     return array
 
 
@@ -441,7 +443,7 @@ def image_grid(images: ImageLike | Sequence[ImageLike], row_labels: Sequence[str
     pictures = _image_list(images)
     rows, cols = len(row_labels), len(col_labels)
     if len(pictures) != rows * cols:
-        raise ValueError(f"got {len(pictures)} images for a grid of {rows} rows × {cols} "
+        raise SettingsError(f"got {len(pictures)} images for a grid of {rows} rows × {cols} "
                          f"columns ({rows * cols} images).")
     aspect = pictures[0].shape[1] / pictures[0].shape[0]
     fig, axes = _figure(rows, cols,
@@ -481,12 +483,12 @@ def compare_runs(results: Mapping[str, object], *, term: str = "total",
         A figure with two axes: loss against step, loss against seconds (log loss axis).
     """
     if not results:
-        raise ValueError("compare_runs needs at least one result.")
+        raise SettingsError("compare_runs needs at least one result.")
     fig, axes = _figure(1, 2, figsize=(size * 3.2, size), layout="constrained")
     by_step, by_time = axes[0]
     for n, (label, result) in enumerate(results.items()):
         if term not in result.history:
-            raise ValueError(f"no loss term {term!r} in the history of {label!r}; it has "
+            raise SettingsError(f"no loss term {term!r} in the history of {label!r}; it has "
                              f"{', '.join(result.history)}.")
         curve = _numpy(result.history[term])
         curve = curve.reshape(curve.shape[0], -1)[:, index]

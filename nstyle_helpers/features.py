@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import ImageTooSmallError, LayerError, WeightsError
+from .errors import ImageError, ImageTooSmallError, LayerError, WeightsError
 from .validation import validate_pooling
 from .weights import load_features_state_dict, resolve_weights_source
 
@@ -238,7 +238,7 @@ class VGG19Features(nn.Module):
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         if images.dim() != 4 or images.shape[1] != 3:
-            raise ValueError(f"expected images of shape (N, 3, H, W), got {tuple(images.shape)}.")
+            raise ImageError(f"expected images of shape (N, 3, H, W), got {tuple(images.shape)}.")
         self.validate_size(*images.shape[-2:])
         wanted = set(self.layers)
         x = (images - self.mean) / self.std

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .assignments import DEFAULT_SOURCE
+from .errors import SettingsError
 
 __all__ = ["CellGrade", "NotebookGrade", "student_of", "cell_points",
            "grade_notebook", "grade", "write_csv", "write_feedback", "report"]
@@ -266,7 +267,7 @@ def grade(paths: Sequence[str | Path], *, source: str | Path = DEFAULT_SOURCE,
     sources = {path.name: nbformat.read(path, as_version=4)
                for path in sorted(source.glob("*.ipynb"))}
     if not sources:
-        raise ValueError(f"no solution notebooks (*.ipynb) in {source}.")
+        raise SettingsError(f"no solution notebooks (*.ipynb) in {source}.")
     submissions = _submissions(paths)
     env = grading_environment(quick=quick) if submissions else {}
     return [grade_notebook(path, sources, timeout=timeout, env=env) for path in submissions]

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .errors import SettingsError
+
 __all__ = ["CheckFailed", "Marks", "Part", "IN_PLACE_HINT", "error_hint", "failure_message",
            "expect", "full_traceback"]
 
@@ -119,7 +121,7 @@ class Marks:
 
     def __init__(self, points: float):
         if not points > 0:
-            raise ValueError(f"a graded cell is worth a positive number of points, not {points!r}.")
+            raise SettingsError(f"a graded cell is worth a positive number of points, not {points!r}.")
         self.points = points
         self.parts: list[Part] = []
 

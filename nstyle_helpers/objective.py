@@ -195,7 +195,7 @@ class Objective:
         if self.pixel_target is not None:
             terms["pixel"] = pixel_loss(images, self.pixel_target)
         if not terms:
-            raise ValueError("The objective has no terms: give a content image, a style image, "
+            raise SettingsError("The objective has no terms: give a content image, a style image, "
                              "a pixel target or a total-variation weight.")
         terms["total"] = sum(terms.values())
         return terms

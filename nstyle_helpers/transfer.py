@@ -447,7 +447,7 @@ def reconstruct_style(image: torch.Tensor, layer_sets: Sequence[Sequence[str]],
 def _as_list(configs: TransferConfig | Sequence[TransferConfig]) -> list[TransferConfig]:
     configs = [configs] if isinstance(configs, TransferConfig) else list(configs)
     if not configs:
-        raise ValueError("style_transfer needs at least one TransferConfig.")
+        raise SettingsError("style_transfer needs at least one TransferConfig.")
     return configs
 
 
@@ -457,6 +457,6 @@ def _shared_run_settings(configs: list[TransferConfig], extra: tuple[str, ...]) 
     for name in [f.name for f in dataclasses.fields(RunConfig)] + list(extra):
         values = {getattr(c, name) for c in configs}
         if len(values) > 1:
-            raise ValueError(f"Configs run as one batch must share {name!r}, got {values}; "
+            raise SettingsError(f"Configs run as one batch must share {name!r}, got {values}; "
                              "run them separately.")
     return first

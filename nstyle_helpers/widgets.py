@@ -30,7 +30,7 @@ from PIL import Image as _PILImage
 
 from . import display
 from .defaults import tutorial_equivalent_weights
-from .errors import ImageError, NstyleError, OutputError
+from .errors import ImageError, LayerError, NstyleError, OutputError
 from .features import (CONTENT_LAYER, STYLE_LAYERS, VGG19Features, validate_image_size,
                        validate_layer_names, feature_shape, style_layer_sets)
 from .images import load_image_bytes, save_new_image, to_pil
@@ -85,7 +85,7 @@ def figure_png(fig, *, dpi: int = 100) -> bytes:
 def _layer_index(layers: Sequence[str], layer: str) -> int:
     layers = list(layers)
     if layer not in layers:
-        raise ValueError(f"{layer!r} is not one of the layers of this result: "
+        raise LayerError(f"{layer!r} is not one of the layers of this result: "
                          f"{', '.join(layers)}.")
     return layers.index(layer)
 
@@ -109,7 +109,7 @@ def render_layer_view(result: OptimizationResult, layers: Sequence[str], layer: 
     """
     index = _layer_index(layers, layer)
     if len(layers) != result.image.shape[0]:
-        raise ValueError(f"got {len(layers)} layer names for a batch of "
+        raise LayerError(f"got {len(layers)} layer names for a batch of "
                          f"{result.image.shape[0]} images.")
     picture = image_png(result.image[index])
     figure = display.loss_curves(result.history, [loss], labels=list(layers), log=log,

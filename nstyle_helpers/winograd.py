@@ -52,6 +52,7 @@ import torch
 from torch import nn
 
 from .environment import winograd_setting
+from .errors import SettingsError
 
 __all__ = ["MIN_POSITIONS", "TOLERANCE", "nnpack_available", "winograd_wanted",
            "input_gradient_kernel", "WinogradConv2d", "with_winograd", "winograd_layers"]
@@ -128,7 +129,7 @@ class WinogradConv2d(nn.Module):
         super().__init__()
         if (conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups) != \
                 ((3, 3), (1, 1), (1, 1), (1, 1), 1):
-            raise ValueError(f"WinogradConv2d needs a 3×3, stride-1, padding-1 conv, not {conv}.")
+            raise SettingsError(f"WinogradConv2d needs a 3×3, stride-1, padding-1 conv, not {conv}.")
         self.conv = conv
         self._verified: dict[tuple[int, ...], bool] = {}  # (C_in, H, W) → NNPACK agrees
         self.rejected: dict[tuple[int, ...], float] = {}  # (C_in, H, W) → relative error

@@ -448,3 +448,23 @@ def test_the_movie_ends_on_the_image_written(cli, tmp_path):
     written = np.asarray(Image.open(tmp_path / "out.png").convert("RGB"), dtype=float)
     assert frames == 4  # steps 0, 3, 6 and the result
     assert np.abs(last - written).mean() < 8  # the GIF's 256 colours, nothing more
+
+
+def test_every_error_the_package_raises_is_an_nstyle_error():
+    # The promise of nstyle_helpers.errors: a problem a user can cause is an NstyleError
+    # with one sentence. Built-in exception types are raised nowhere in the package.
+    package = Path(nh.__file__).parent
+    raised = re.compile(r"raise (ValueError|TypeError|RuntimeError|KeyError|IndexError)\(")
+    offenders = [f"{path.name}:{number}" for path in sorted(package.glob("*.py"))
+                 for number, line in enumerate(path.read_text().splitlines(), 1)
+                 if raised.search(line)]
+    assert offenders == []
+
+
+def test_misused_display_helpers_raise_nstyle_errors():
+    from nstyle_helpers import display
+
+    with pytest.raises(nh.ImageError, match="expected images of shape"):
+        display.show_images(torch.rand(2, 4, 4))
+    with pytest.raises(nh.SettingsError, match="needs at least one image"):
+        display.show_images([])
