@@ -192,11 +192,18 @@ def _messages(cell) -> list[str]:
             messages.append(f"{output.ename}: {output.evalue}{hint}")
         elif output.output_type == "stream" and output.name == "stderr":
             messages.append("the cell wrote to stderr, which nbgrader scores 0: "
-                            + "".join(output.text).strip().splitlines()[0])
+                            + _first_line("".join(output.text)))
         elif output.output_type == "execute_result" and JSON in output.get("data", {}):
             messages += [f"{part['what']}: {part['message']}"
                          for part in output.data[JSON].get("parts", []) if not part["passed"]]
     return messages
+
+
+def _first_line(text: str) -> str:
+    """The first line with something on it: a progress bar redraws its line with \\r, and a
+    stream may hold nothing but that."""
+    lines = [line.strip() for line in re.split(r"[\r\n]+", text) if line.strip()]
+    return lines[0][:200] if lines else "(blank lines only)"
 
 
 def _ran(cell) -> bool:
@@ -270,7 +277,20 @@ def grade(paths: Sequence[str | Path], *, source: str | Path = DEFAULT_SOURCE,
         raise SettingsError(f"no solution notebooks (*.ipynb) in {source}.")
     submissions = _submissions(paths)
     env = grading_environment(quick=quick) if submissions else {}
-    return [grade_notebook(path, sources, timeout=timeout, env=env) for path in submissions]
+    return [_grade_isolated(path, sources, timeout=timeout, env=env) for path in submissions]
+
+
+def _grade_isolated(path: Path, sources: dict, *, timeout: int,
+                    env: dict[str, str]) -> NotebookGrade:
+    """:func:`grade_notebook`, where anything unforeseen in one submission becomes that
+    submission's problem line, and the class's batch goes on."""
+    try:
+        return grade_notebook(path, sources, timeout=timeout, env=env)
+    except Exception as error:  # noqa: BLE001 (one student never stops the batch)
+        result = NotebookGrade(student_of(path), path)
+        result.problem = (f"could not be graded ({type(error).__name__}: "
+                          f"{_first_line(str(error))}); grade it by hand")
+        return result
 
 
 def write_csv(grades: Sequence[NotebookGrade], path: str | Path) -> None:

@@ -213,6 +213,31 @@ def test_cell_points_follow_nbgraders_rule(outputs, expected):
     assert grading.cell_points(_executed_grade_cell(*outputs)) == expected
 
 
+@pytest.mark.parametrize("text, first", [
+    ("\r  0%|          | 0/3\r100%|██████████| 3/3\n", "0%|          | 0/3"),
+    ("\r", "(blank lines only)"),
+    ("\n\n  a warning\nmore\n", "a warning"),
+])
+def test_stderr_of_a_progress_bar_is_one_message_not_a_crash(text, first):
+    cell = _executed_grade_cell(new_output("stream", name="stderr", text=text))
+    assert grading._messages(cell) == [
+        f"the cell wrote to stderr, which nbgrader scores 0: {first}"]
+
+
+def test_an_unforeseen_failure_is_that_students_problem(tmp_path, monkeypatch):
+    def broken(path, sources, **kwargs):
+        if path.name == "bad.ipynb":
+            raise IndexError("list index out of range")
+        return grading.NotebookGrade("good", path)
+
+    monkeypatch.setattr(grading, "grade_notebook", broken)
+    grades = [grading._grade_isolated(tmp_path / name, {}, timeout=1, env={})
+              for name in ("bad.ipynb", "good.ipynb")]
+    assert grades[0].problem == ("could not be graded (IndexError: list index out of range); "
+                                 "grade it by hand")
+    assert grades[1].problem == ""
+
+
 def test_the_student_is_nbgraders_folder_or_the_parent(tmp_path):
     assert grading.student_of(tmp_path / "submitted" / "ada" / "a2" / "x.ipynb") == "ada"
     assert grading.student_of(tmp_path / "inbox" / "bob" / "x.ipynb") == "bob"
