@@ -277,7 +277,25 @@ def grade(paths: Sequence[str | Path], *, source: str | Path = DEFAULT_SOURCE,
         raise SettingsError(f"no solution notebooks (*.ipynb) in {source}.")
     submissions = _submissions(paths)
     env = grading_environment(quick=quick) if submissions else {}
-    return [_grade_isolated(path, sources, timeout=timeout, env=env) for path in submissions]
+    grades = [_grade_isolated(path, sources, timeout=timeout, env=env) for path in submissions]
+    _split_flat_folders(grades)
+    return grades
+
+
+def _split_flat_folders(grades: Sequence[NotebookGrade]) -> None:
+    """A folder holding several submissions of one assignment (an LMS's flat download,
+    ``s12345_a2_gram_and_style.ipynb`` beside ``s67890_a2_….ipynb``) holds several students:
+    each is named by its file name, less the assignment's name."""
+    groups: dict[tuple[Path, str], list[NotebookGrade]] = {}
+    for result in grades:
+        folder = result.path.resolve().parent
+        if result.notebook and "submitted" not in folder.parts:
+            groups.setdefault((folder, result.notebook), []).append(result)
+    for group in groups.values():
+        if len(group) > 1:
+            for result in group:
+                rest = result.path.stem.replace(Path(result.notebook).stem, "")
+                result.student = re.sub(r"[_\- ]{2,}", "_", rest).strip("_- ") or result.path.stem
 
 
 def _grade_isolated(path: Path, sources: dict, *, timeout: int,

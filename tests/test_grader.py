@@ -238,6 +238,21 @@ def test_an_unforeseen_failure_is_that_students_problem(tmp_path, monkeypatch):
     assert grades[1].problem == ""
 
 
+def test_a_flat_lms_download_is_one_student_per_file(tmp_path):
+    def graded(path, notebook="a2_gram_and_style.ipynb"):
+        return grading.NotebookGrade(grading.student_of(path), path, notebook)
+
+    flat = tmp_path / "lms_download"
+    grades = [graded(flat / "s12345_a2_gram_and_style.ipynb"),
+              graded(flat / "s67890_a2_gram_and_style-Copy1.ipynb"),
+              graded(tmp_path / "inbox" / "bob" / "a1.ipynb", "a1_pixels_and_content.ipynb"),
+              graded(tmp_path / "inbox" / "bob" / "a2.ipynb"),
+              graded(tmp_path / "submitted" / "ada" / "a2" / "a2_gram_and_style.ipynb"),
+              graded(tmp_path / "submitted" / "eve" / "a2" / "a2_gram_and_style.ipynb")]
+    grading._split_flat_folders(grades)
+    assert [g.student for g in grades] == ["s12345", "s67890_Copy1", "bob", "bob", "ada", "eve"]
+
+
 def test_the_student_is_nbgraders_folder_or_the_parent(tmp_path):
     assert grading.student_of(tmp_path / "submitted" / "ada" / "a2" / "x.ipynb") == "ada"
     assert grading.student_of(tmp_path / "inbox" / "bob" / "x.ipynb") == "bob"
