@@ -3,8 +3,8 @@ r"""Student versions of the assignment notebooks, and their grading, without nbg
 ``python -m nstyle_helpers.assignments build [--source DIR] [--output DIR] [--check]``
 
 ``python -m nstyle_helpers.assignments grade SUBMISSION... [--source DIR] [--csv FILE]
-[--feedback DIR] [--timeout SECONDS] [--full]`` grades submitted notebooks the way nbgrader's
-autograder does (see :mod:`nstyle_helpers.grading`).
+[--gradebook FILE] [--feedback DIR] [--timeout SECONDS] [--full]`` grades submitted notebooks
+the way nbgrader's autograder does (see :mod:`nstyle_helpers.grading`).
 
 ``--source`` defaults to this repository's ``notebooks/assignments``, wherever the command
 runs from.
@@ -286,6 +286,8 @@ def _parser() -> argparse.ArgumentParser:
                               help="folder of solution notebooks, whose check cells are used "
                                    "(default: %(default)s)")
     grade_parser.add_argument("--csv", help="write one row per check cell to this CSV file")
+    grade_parser.add_argument("--gradebook", help="write one row per student (points per "
+                              "assignment, total, max) to this CSV file")
     grade_parser.add_argument("--feedback", help="write one feedback file per student here")
     grade_parser.add_argument("--timeout", type=int, default=300,
                               help="seconds each cell may run (default: %(default)s)")
@@ -312,6 +314,9 @@ def _grade(args) -> int:
     if args.csv:
         grading.write_csv(grades, args.csv)
         print(f"wrote {args.csv}")
+    if args.gradebook:
+        grading.write_gradebook(grades, args.gradebook)
+        print(f"wrote {args.gradebook}")
     if args.feedback:
         for path in grading.write_feedback(grades, args.feedback):
             print(f"wrote {path}")

@@ -43,7 +43,7 @@ from .assignments import DEFAULT_SOURCE
 from .errors import SettingsError
 
 __all__ = ["CellGrade", "NotebookGrade", "student_of", "cell_points",
-           "grade_notebook", "grade", "write_csv", "write_feedback", "report"]
+           "grade_notebook", "grade", "write_csv", "write_gradebook", "write_feedback", "report"]
 
 JSON = "application/json"
 
@@ -312,16 +312,39 @@ def _grade_isolated(path: Path, sources: dict, *, timeout: int,
 
 
 def write_csv(grades: Sequence[NotebookGrade], path: str | Path) -> None:
-    """One row per check cell: student, cell, points, max, message."""
+    """One row per check cell: student, assignment, cell, points, max, message."""
     with open(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
-        writer.writerow(["student", "cell", "points", "max", "message"])
+        writer.writerow(["student", "assignment", "cell", "points", "max", "message"])
         for result in grades:
+            assignment = Path(result.notebook).stem
             if not result.cells:
-                writer.writerow([result.student, result.path.name, 0, 0, result.problem])
+                writer.writerow([result.student, assignment, result.path.name, 0, 0,
+                                 result.problem])
             for cell in result.cells:
-                writer.writerow([result.student, cell.grade_id, f"{cell.points:g}",
-                                 f"{cell.max_points:g}", cell.message])
+                writer.writerow([result.student, assignment, cell.grade_id,
+                                 f"{cell.points:g}", f"{cell.max_points:g}", cell.message])
+
+
+def write_gradebook(grades: Sequence[NotebookGrade], path: str | Path) -> None:
+    """One row per student, ready for a gradebook: the points of each assignment (the best
+    submission where a student handed in several), the total, and the most possible."""
+    assignments = sorted({result.notebook for result in grades if result.notebook})
+    best: dict[str, dict[str, NotebookGrade]] = {}
+    for result in grades:
+        if result.notebook:
+            mine = best.setdefault(result.student, {})
+            if result.notebook not in mine or result.points > mine[result.notebook].points:
+                mine[result.notebook] = result
+    most = {name: max(r.max_points for r in grades if r.notebook == name) for name in assignments}
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["student", *(Path(name).stem for name in assignments), "total", "max"])
+        for student in sorted(best):
+            points = [best[student][name].points if name in best[student] else 0.0
+                      for name in assignments]
+            writer.writerow([student, *(f"{p:g}" for p in points), f"{sum(points):g}",
+                             f"{sum(most.values()):g}"])
 
 
 def _safe(name: str) -> str:

@@ -40,20 +40,24 @@ def _run(*args, cwd, timeout=600):
 def graded(tmp_path_factory):
     """The grade command run once on every fixture, from a folder outside the repository."""
     folder = tmp_path_factory.mktemp("grading")
-    done = _run("grade", FIXTURES, "--csv", "grades.csv", "--feedback", "feedback", cwd=folder)
+    done = _run("grade", FIXTURES, "--csv", "grades.csv", "--gradebook", "gradebook.csv",
+                "--feedback", "feedback", cwd=folder)
     assert done.returncode == 0, done.stdout + done.stderr
     with open(folder / "grades.csv", newline="", encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
+    with open(folder / "gradebook.csv", newline="", encoding="utf-8") as file:
+        gradebook = list(csv.DictReader(file))
     points = {}
     for row in rows:
         points.setdefault(row["student"], {})[row["cell"]] = float(row["points"])
     return {"report": done.stdout, "stderr": done.stderr, "rows": rows, "points": points,
-            "feedback": folder / "feedback"}
+            "gradebook": gradebook, "feedback": folder / "feedback"}
 
 
 def test_every_submission_is_graded_cell_by_cell(graded):
     assert sorted(graded["points"]) == STUDENTS
-    assert list(graded["rows"][0]) == ["student", "cell", "points", "max", "message"]
+    assert list(graded["rows"][0]) == ["student", "assignment", "cell", "points", "max",
+                                       "message"]
     a2 = {"check_gram_matrix": 3.0, "check_style_layer_loss": 3.0}
     assert graded["points"]["correct"] == a2
     assert graded["points"]["unwritten"] == {"check_gram_matrix": 3.0,
@@ -236,6 +240,23 @@ def test_an_unforeseen_failure_is_that_students_problem(tmp_path, monkeypatch):
     assert grades[0].problem == ("could not be graded (IndexError: list index out of range); "
                                  "grade it by hand")
     assert grades[1].problem == ""
+
+
+def test_the_gradebook_has_one_row_per_student_with_totals(graded):
+    rows = {row["student"]: row for row in graded["gradebook"]}
+    assert sorted(rows) == sorted({row["student"] for row in graded["rows"]
+                                   if row["assignment"]})
+    for student, row in rows.items():
+        by_assignment = {}
+        for cell in graded["rows"]:
+            if cell["student"] == student and cell["assignment"]:
+                by_assignment.setdefault(cell["assignment"], 0.0)
+                by_assignment[cell["assignment"]] += float(cell["points"])
+        assert float(row["total"]) == pytest.approx(sum(
+            float(row[name]) for name in row if name not in ("student", "total", "max")))
+        for name, points in by_assignment.items():  # one submission each in the fixtures
+            assert float(row[name]) == pytest.approx(points)
+    assert rows["correct"]["a2_gram_and_style"] == "6"
 
 
 def test_a_flat_lms_download_is_one_student_per_file(tmp_path):
