@@ -314,9 +314,18 @@ def _check_autograd(name: str, fn: Callable, args: Sequence, arg_names: Sequence
         if not torch.allclose(grad, ref_grad, **TOLERANCE):
             ratio = _ratio(grad, ref_grad)
             size = f" ({ratio:.3g} × the reference)" if ratio is not None else ""
+            if not _same_values(out, expected):  # the values part says what is wrong
+                raise CheckFailed(f"{name}'s gradient with respect to `{label}` differs from "
+                                  f"the reference's{size}, as its values do: fix the values "
+                                  "first.")
             raise CheckFailed(f"{name}'s values are right but its gradient with respect to "
                               f"`{label}` is not{size}: part of the computation is cut off "
                               "from autograd (a .detach() or .data on one factor?).")
+
+
+def _same_values(out: torch.Tensor, expected: torch.Tensor) -> bool:
+    return out.shape == expected.shape and torch.allclose(out.detach().to(F64),
+                                                          expected.detach().to(F64), **TOLERANCE)
 
 
 def _check_vectorised(name: str, fn: Callable, small: Sequence, large: Sequence,

@@ -463,6 +463,20 @@ def test_a_near_miss_scores_more_than_a_blank_notebook():
     assert "forget the ½" in marks.failed[0].message
 
 
+@pytest.mark.parametrize("check, wrong", [
+    (checks.check_content_loss, lambda f, p: per_image((f - p).pow(2))),  # no ½
+    (checks.check_gram_matrix,
+     lambda f: f.flatten(2) @ f.flatten(2).transpose(1, 2) / f[0, 0].numel()),  # ÷ M
+])
+def test_wrong_values_never_get_told_their_values_are_right(check, wrong):
+    marks = checks.Marks(points=3)
+    check(wrong, marks)
+    messages = {part.what: part.message for part in marks.parts}
+    assert not marks.parts[0].passed
+    assert "values are right" not in messages["gradient"]
+    assert "as its values do: fix the values first" in messages["gradient"]
+
+
 def test_parts_record_errors_and_silence_warnings(capfd):
     import warnings
 
