@@ -28,6 +28,7 @@ from .images import (load_image, resize, save_image, save_new_image, validate_ou
 from .movie import (default_snapshot_every, ending_with_result, validate_movie_path,
                     validate_snapshot_every, write_movie)
 from .optimize import DEFAULT_LR, OPTIMIZERS
+from .session import describe_setup
 from .validation import (POOLINGS, validate_learning_rate, validate_loss_weight, validate_seed,
                          validate_size, validate_steps)
 from .transfer import RunConfig, TransferConfig, reconstruct_content, reconstruct_style, \
@@ -156,6 +157,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Neural style transfer (Gatys et al.) with VGG19.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    commands.add_parser("info", help="what this set-up runs with: versions, device, where "
+                        "weights and images are cached, NSTYLE_* variables")
 
     transfer = commands.add_parser(
         "transfer", help="paint a style image onto a content image",
@@ -400,6 +404,9 @@ def _summary(result, device) -> str:
 
 
 def run(args: argparse.Namespace, termination: _Termination) -> int:
+    if args.command == "info":
+        print(describe_setup(resolve_device(None)))
+        return 0
     if args.command == "transfer":
         args.style = args.style or ["great_wave"]
         _check_beyond(args)

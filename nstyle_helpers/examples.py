@@ -24,7 +24,8 @@ from .environment import IMAGE_DIR_ENV, image_dir_setting, progress_bar
 from .errors import ImageError
 from .images import refuse_url
 
-__all__ = ["IMAGE_DIR_ENV", "ExampleImage", "example_names", "example_image_path", "image_path"]
+__all__ = ["IMAGE_DIR_ENV", "ExampleImage", "example_names", "example_image_path", "image_path",
+           "cached_examples"]
 
 
 _REPO_IMAGES = Path(__file__).resolve().parent.parent / "images"
@@ -56,6 +57,18 @@ def example_names() -> list[str]:
 def cache_dir() -> Path:
     """The folder example images are cached in (``$NSTYLE_IMAGE_DIR`` or ``images/``)."""
     return Path(image_dir_setting() or _REPO_IMAGES)
+
+
+def cached_examples() -> dict[str, str]:
+    """Each example's state in the cache, downloading nothing: ``"ok"``, ``"missing"`` or
+    ``"checksum differs"`` (it will be fetched again on first use)."""
+    folder = cache_dir()
+    states = {}
+    for name, entry in _manifest().items():
+        path = folder / entry.file
+        states[name] = ("missing" if not path.is_file() else
+                        "ok" if _sha256(path) == entry.sha256 else "checksum differs")
+    return states
 
 
 def example_image_path(name: str, *, progress: bool = True) -> Path:

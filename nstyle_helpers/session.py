@@ -7,6 +7,7 @@ not results), which device is used, and what to do if pretrained weights are mis
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -16,7 +17,7 @@ from .defaults import quick_mode
 from .environment import QUICK_ENV, WEIGHTS_ENV, WINOGRAD_ENV
 from .weights import resolve_weights_source
 
-__all__ = ["pretrained_weights_cached", "describe_session"]
+__all__ = ["pretrained_weights_cached", "describe_session", "describe_setup"]
 
 _IMAGENET_FILE = "vgg19-dcbb9e9d.pth"
 
@@ -55,3 +56,32 @@ def describe_session(device: torch.device, weights: str | None = None) -> str:
         lines.append(f"QUICK MODE ({QUICK_ENV}=1): tiny images and a few steps, for tests. "
                      "Unset it for the real settings.")
     return "\n".join(lines)
+
+
+def describe_setup(device: torch.device) -> str:
+    """What a teaching assistant needs to debug a set-up (``nstyle info``): versions, the
+    session (:func:`describe_session`), threads, where weights and example images are cached
+    and whether they are there, and every ``NSTYLE_*`` variable that is set."""
+    import platform
+
+    import torchvision
+
+    from . import __version__
+    from .examples import cache_dir, cached_examples
+
+    hub = Path(torch.hub.get_dir()) / "checkpoints"
+    examples = ", ".join(f"{name} {state}" for name, state in cached_examples().items())
+    variables = {name: value for name, value in sorted(os.environ.items())
+                 if name.startswith("NSTYLE_")}
+    return "\n".join([
+        f"nstyle_helpers {__version__} ({Path(__file__).parent})",
+        f"Python {platform.python_version()}, torch {torch.__version__}, "
+        f"torchvision {torchvision.__version__}",
+        describe_session(device),
+        f"CPU threads: {torch.get_num_threads()}",
+        f"torchvision's VGG19 weights: {hub / _IMAGENET_FILE} "
+        f"({'present' if pretrained_weights_cached() else 'not downloaded yet'})",
+        f"example images: {cache_dir()} ({examples})",
+        "environment: " + (", ".join(f"{k}={v}" for k, v in variables.items())
+                           or "no NSTYLE_* variable set"),
+    ])

@@ -467,3 +467,17 @@ def test_bad_device_from_environment(cli, tmp_path, monkeypatch):
     result = cli("transfer", *FAST, "-o", tmp_path / "out.png")
     assert_cli_error(result, "'tpu'")
 
+
+
+def test_info_says_what_the_setup_runs_with(cli, monkeypatch, tmp_path):
+    """nstyle info: versions, the session, caches and their state, NSTYLE_* variables."""
+    monkeypatch.setenv("NSTYLE_QUICK", "1")
+    monkeypatch.setenv("NSTYLE_IMAGE_DIR", str(tmp_path / "images"))
+    result = cli("info")
+    assert result.code == 0, result.err
+    out = result.out
+    assert out.startswith("nstyle_helpers ") and "torch " in out and "torchvision " in out
+    assert "device: cpu" in out and "QUICK MODE" in out and "CPU threads: " in out
+    assert "torchvision's VGG19 weights: " in out
+    assert f"example images: {tmp_path / 'images'} (" in out and "chicago missing" in out
+    assert "NSTYLE_DEVICE=cpu" in out and "NSTYLE_QUICK=1" in out
