@@ -186,7 +186,10 @@ def _messages(cell) -> list[str]:
     """What went wrong in an executed check cell, in the checks' words."""
     messages = []
     for output in cell.get("outputs", []):
-        if output.output_type == "error":
+        if output.output_type == "error" and output.ename == "KeyboardInterrupt":
+            messages.append("stopped at the time limit (--timeout): an endless or very slow "
+                            "loop in a function this cell calls?")
+        elif output.output_type == "error":
             hint = (": was the function renamed, or its cell deleted?"
                     if output.ename == "NameError" else "")
             messages.append(f"{output.ename}: {output.evalue}{hint}")

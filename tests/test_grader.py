@@ -228,6 +228,14 @@ def test_stderr_of_a_progress_bar_is_one_message_not_a_crash(text, first):
         f"the cell wrote to stderr, which nbgrader scores 0: {first}"]
 
 
+def test_a_cell_stopped_at_the_time_limit_says_so():
+    cell = _executed_grade_cell(new_output("error", ename="KeyboardInterrupt", evalue="",
+                                           traceback=[]))
+    assert grading._messages(cell) == [
+        "stopped at the time limit (--timeout): an endless or very slow loop in a function "
+        "this cell calls?"]
+
+
 def test_an_unforeseen_failure_is_that_students_problem(tmp_path, monkeypatch):
     def broken(path, sources, **kwargs):
         if path.name == "bad.ipynb":
