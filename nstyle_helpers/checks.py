@@ -399,7 +399,7 @@ def _check_per_image_loss(part, name, fn, args, arg_names, reference, mistakes_o
         _compare(name, out, expected, mistakes)
     with part("gradient"):
         _check_autograd(name, fn, args, arg_names, differentiable, reference)
-    with part("no Python loop"):
+    with part("no Python loop, any size"):
         _check_vectorised(name, fn, args, large_args,
                           (_shape_text(args[0].shape), _shape_text(large_args[0].shape)),
                           loop_hint)
@@ -598,7 +598,7 @@ def check_gram_matrix(fn: Callable[[torch.Tensor], torch.Tensor],
         ])
     with part("gradient"):
         _check_autograd(name, fn, (f,), ("features",), ("features",), losses.gram_matrix)
-    with part("no Python loop"):
+    with part("no Python loop, any size"):
         _check_vectorised(name, fn, (f,), (_randn(2 * n, 2 * c, 2 * h, 2 * w, seed=12),),
                           (_shape_text(f.shape), _shape_text((2 * n, 2 * c, 2 * h, 2 * w))),
                           "One matrix product gives every dot product at once: "
