@@ -23,6 +23,7 @@ from PIL import Image
 
 from .errors import OutputError, SettingsError
 from .images import validate_writable_path, resize, to_pil, write_atomically
+from .validation import validate_whole_number
 
 __all__ = ["MOVIE_FORMATS", "FRAME_MS", "HOLD_MS", "MOVIE_FRAMES", "default_snapshot_every",
            "validate_snapshot_every", "ending_with_result", "movie_frames", "gif_bytes",
@@ -54,10 +55,7 @@ def default_snapshot_every(steps: int) -> int:
 def validate_snapshot_every(every) -> int:
     """A movie's frame spacing in steps: a whole number ≥ 1 (each frame is a copy of the
     image kept in memory until the run ends)."""
-    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-        raise SettingsError(f"snapshot_every must be a whole number of steps, 1 or more, "
-                            f"not {every!r}.")
-    return every
+    return validate_whole_number(every, "snapshot_every", 1)
 
 
 def ending_with_result(snapshots: Snapshots, step: int, image: torch.Tensor) -> Snapshots:

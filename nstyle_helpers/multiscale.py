@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from .errors import SettingsError
 from .optimize import OptimizationResult
+from .validation import validate_whole_number
 
 __all__ = ["MAX_SCALES", "MultiScaleResult", "validate_scales", "validate_scale_steps",
            "stage_sizes", "upsample", "coarse_to_fine"]
@@ -59,19 +60,13 @@ class MultiScaleResult(OptimizationResult):
     cost: float = 0.0
 
 
-def _positive_int(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise SettingsError(f"{what} must be positive whole numbers, not {value!r}.")
-    return value
-
-
 def validate_scales(scales: Sequence[int]) -> tuple[int, ...]:
     """Validate coarse-to-fine sizes (longer sides in pixels): increasing, at most 8.
 
     >>> validate_scales([256, 512])
     (256, 512)
     """
-    scales = tuple(_positive_int(s, "Scales") for s in scales)
+    scales = tuple(validate_whole_number(s, "Each scale", 1) for s in scales)
     if not scales:
         raise SettingsError("Give at least one scale, e.g. 256,512.")
     if len(scales) > MAX_SCALES:
@@ -88,9 +83,9 @@ def validate_scale_steps(steps: int | Sequence[int], count: int) -> tuple[int, .
     >>> validate_scale_steps(50, 3), validate_scale_steps([100, 50], 2)
     ((50, 50, 50), (100, 50))
     """
-    if isinstance(steps, int) and not isinstance(steps, bool):
-        return (_positive_int(steps, "Steps"),) * count
-    steps = tuple(_positive_int(s, "Steps") for s in steps)
+    if not isinstance(steps, Sequence):  # one number for every stage
+        return (validate_whole_number(steps, "Steps", 1),) * count
+    steps = tuple(validate_whole_number(s, "Each stage's steps", 1) for s in steps)
     if len(steps) != count:
         raise SettingsError(f"Got {len(steps)} step counts for {count} scales; give one per "
                             "scale (or one number for all).")

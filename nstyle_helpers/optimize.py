@@ -50,7 +50,8 @@ import torch
 from .environment import progress_bar
 from .errors import DivergedError, SettingsError
 from .lbfgs import BatchLBFGS
-from .validation import OPTIMIZERS, validate_learning_rate, validate_optimizer, validate_steps
+from .validation import (OPTIMIZERS, validate_learning_rate, validate_optimizer, validate_steps,
+                         validate_whole_number)
 
 __all__ = ["OPTIMIZERS", "DEFAULT_LR", "LBFGS_RESTART_FACTOR", "LBFGS_RESTART_PATIENCE",
            "Progress", "OptimizationResult", "optimize"]
@@ -146,9 +147,7 @@ def _check_settings(optimizer: str, steps: int, lr: float, snapshot_every: int) 
     validate_optimizer(optimizer)
     validate_steps(steps)
     validate_learning_rate(lr)
-    if isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int) \
-            or snapshot_every < 0:
-        raise SettingsError(f"snapshot_every must be a whole number >= 0, not {snapshot_every!r}.")
+    validate_whole_number(snapshot_every, "snapshot_every", 0)
 
 
 def _make_optimizer(name: str, image: torch.Tensor, lr: float):

@@ -50,6 +50,19 @@ def _is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+def validate_whole_number(value, what: str, low: int, high: int | None = None) -> int:
+    """``value`` as an int: a Python or NumPy whole number (not a bool) from ``low`` to
+    ``high`` (no upper limit for ``None``). The one check every count in the package uses.
+
+    >>> validate_whole_number(np.int64(3), "steps", 1)
+    3
+    """
+    if not _is_int(value) or value < low or (high is not None and value > high):
+        limits = f"from {low:,} to {high:,}" if high is not None else f"{low} or more"
+        raise SettingsError(f"{what} must be a whole number {limits}, not {value!r}.")
+    return int(value)
+
+
 def _is_number(value) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
@@ -70,10 +83,7 @@ def validate_pooling(pooling) -> str:
 
 def validate_steps(steps) -> int:
     """A whole number of optimiser steps from 1 to :data:`MAX_STEPS`."""
-    if not _is_int(steps) or not 1 <= steps <= MAX_STEPS:
-        raise SettingsError(f"steps must be a whole number from 1 to {MAX_STEPS:,}, "
-                            f"not {steps!r}.")
-    return int(steps)
+    return validate_whole_number(steps, "steps", 1, MAX_STEPS)
 
 
 def validate_size(size) -> int:

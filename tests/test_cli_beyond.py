@@ -112,7 +112,7 @@ def test_scales_coarse_to_fine(cli, files):
     (("--preserve-color", "grey"), ("--preserve-color", "invalid choice")),
     (("--scales", "32,16"), ("--scales", "increase")),
     (("--scales", "16,x"), ("--scales", "'x'")),
-    (("--scales", "0,32"), ("--scales", "positive")),
+    (("--scales", "0,32"), ("--scales", "whole number 1 or more")),
     (("--scale-steps", "2,1"), ("--scale-steps needs --scales",)),
     (("--style", ","), ("--style", "image name")),
 ])

@@ -25,6 +25,7 @@ from PIL import Image
 
 import nstyle_helpers as nh
 from nstyle_helpers import images as images_module
+from nstyle_helpers import movie, multiscale
 from nstyle_helpers import validation
 from nstyle_helpers.errors import DivergedError, ImageError, LayerError, SettingsError
 from nstyle_helpers.features import VGG19Features
@@ -425,8 +426,6 @@ def test_a_dangling_link_as_output_is_refused_before_the_run(cli, tmp_path):
 
 
 def test_a_movie_that_cannot_be_written_says_the_image_was(cli, tmp_path, monkeypatch):
-    from nstyle_helpers import movie
-
     def disk_full(frames, file, *args):
         raise OSError(28, "No space left on device")
 
@@ -468,3 +467,17 @@ def test_misused_display_helpers_raise_nstyle_errors():
         display.show_images(torch.rand(2, 4, 4))
     with pytest.raises(nh.SettingsError, match="needs at least one image"):
         display.show_images([])
+
+
+@pytest.mark.parametrize("check", [
+    validation.validate_steps,
+    lambda n: multiscale.validate_scales([n])[0],
+    lambda n: multiscale.validate_scale_steps(n, 2)[0],
+    movie.validate_snapshot_every,
+])
+def test_every_count_takes_numpy_whole_numbers_and_refuses_bools(check):
+    # One check, validation.validate_whole_number, for every count the package takes.
+    assert check(np.int64(48)) == 48 and type(check(np.int32(48))) is int
+    for bad in (True, 2.5, "48", 0):
+        with pytest.raises(SettingsError, match="must be a whole number"):
+            check(bad)

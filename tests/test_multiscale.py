@@ -101,8 +101,8 @@ def test_a_stage_that_stops_early_ends_the_run_at_the_requested_size():
     ([], "at least one"),
     ([64, 32], "increase"),
     ([32, 32], "increase"),
-    ([0, 32], "positive whole"),
-    ([16.5], "positive whole"),
+    ([0, 32], "must be a whole number 1 or more"),
+    ([16.5], "must be a whole number 1 or more"),
     (list(range(16, 16 * 10, 16)), "At most 8"),
 ])
 def test_bad_scales(scales, fragment):
@@ -115,7 +115,7 @@ def test_scale_steps():
     assert validate_scale_steps([3, 1], 2) == (3, 1)
     with pytest.raises(SettingsError, match="2 step counts for 3 scales"):
         validate_scale_steps([3, 1], 3)
-    with pytest.raises(SettingsError, match="positive whole"):
+    with pytest.raises(SettingsError, match="must be a whole number 1 or more"):
         validate_scale_steps([3, 0], 2)
 
 
