@@ -31,8 +31,8 @@ from .optimize import DEFAULT_LR, OPTIMIZERS
 from .session import describe_setup
 from .validation import (POOLINGS, validate_learning_rate, validate_loss_weight, validate_seed,
                          validate_size, validate_steps)
-from .transfer import RunConfig, TransferConfig, reconstruct_content, reconstruct_style, \
-    style_transfer
+from .transfer import (INITS, RunConfig, TransferConfig, reconstruct_content, reconstruct_style,
+                       style_transfer)
 from .color import PRESERVE_COLOR
 from .multiscale import validate_scale_steps, validate_scales, stage_sizes
 from .multistyle import MAX_STYLE_SCALE, validate_blend, validate_style_scale, load_label_masks, \
@@ -308,7 +308,7 @@ def _check_beyond(args) -> None:
 def _init_and_config(args, content: torch.Tensor, steps: int, progress: bool):
     """The starting image (``None``: the config's ``init``) and the run's TransferConfig."""
     init = None
-    if args.init not in ("content", "noise"):
+    if args.init not in INITS:  # a path: the start image
         init = resize(load_image(image_path(args.init, progress=progress)),
                       tuple(content.shape[-2:])).to(content.device)
     config = TransferConfig(

@@ -61,11 +61,12 @@ from .validation import (extractor_dtype, validate_image, validate_learning_rate
                          validate_loss_weight, validate_memory, validate_optimizer,
                          validate_pooling, validate_same_device, validate_seed, validate_steps)
 
-__all__ = ["RunConfig", "TransferConfig", "build_extractor", "run_balance",
+__all__ = ["INITS", "RunConfig", "TransferConfig", "build_extractor", "run_balance",
            "transfer_loss_weights",
            "config_loss_weights", "style_transfer",
            "reconstruct_content", "reconstruct_style"]
 
+#: Where a run starts: the content image, or white noise (the paper); or pass init=IMAGE.
 INITS = ("content", "noise")
 
 

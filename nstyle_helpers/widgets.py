@@ -36,7 +36,7 @@ from .features import (CONTENT_LAYER, STYLE_LAYERS, VGG19Features, validate_imag
 from .images import load_image_bytes, save_new_image, to_pil
 from .optimize import OptimizationResult, Progress
 from .validation import validate_image, validate_steps
-from .transfer import (RunConfig, TransferConfig, build_extractor, reconstruct_style,
+from .transfer import (INITS, RunConfig, TransferConfig, build_extractor, reconstruct_style,
                        run_balance, style_transfer, transfer_loss_weights)
 
 __all__ = [
@@ -558,7 +558,7 @@ class StyleTransferExplorer(_RunnerMixin, widgets.VBox):
                      ("conv1_1 … conv5_1 (before ReLU)", CONV_STYLE_LAYERS)],
             value=STYLE_LAYERS, description="style λ",
             layout=widgets.Layout(width="max-content"))
-        self.init = widgets.ToggleButtons(options=["content", "noise"], value="content",
+        self.init = widgets.ToggleButtons(options=list(INITS), value="content",
                                           description="start from")
         self.hint = widgets.HTML()
         self._make_run_controls(width)
