@@ -22,7 +22,7 @@ from .defaults import BALANCES, RELATIVE_CONTENT_WEIGHT, RELATIVE_STYLE_WEIGHT, 
 from .devices import resolve_device
 from .errors import DivergedError, NstyleError, OutputError, OutputExistsError, SettingsError
 from .examples import image_path
-from .features import CONTENT_LAYER, STYLE_LAYERS, validate_image_size, validate_layer_names
+from .features import CONTENT_LAYER, STYLE_LAYERS, validate_layer_names
 from .images import (load_image, resize, save_image, save_new_image, validate_output_path,
                      write_first_free)
 from .movie import (default_snapshot_every, ending_with_result, validate_movie_path,
@@ -34,9 +34,8 @@ from .validation import (POOLINGS, validate_learning_rate, validate_loss_weight,
 from .transfer import (INITS, RunConfig, TransferConfig, reconstruct_content, reconstruct_style,
                        style_transfer)
 from .color import PRESERVE_COLOR
-from .multiscale import validate_scale_steps, validate_scales, stage_sizes
-from .multistyle import MAX_STYLE_SCALE, validate_blend, validate_style_scale, load_label_masks, \
-    scale_style
+from .multiscale import validate_scale_steps, validate_scales
+from .multistyle import MAX_STYLE_SCALE, load_label_masks, validate_blend, validate_style_scale
 
 __all__ = ["main", "console_main"]
 
@@ -286,13 +285,6 @@ def _name(argument: str) -> str:
     return Path(argument).stem
 
 
-def _load_checked(argument: str, size: int | None, layers, progress: bool) -> torch.Tensor:
-    # Check the size before VGG19 is built or its weights loaded: a quick, clear error.
-    image = load_image(image_path(argument, progress=progress), size=size)
-    validate_image_size(layers, *image.shape[-2:])
-    return image
-
-
 def _check_beyond(args) -> None:
     # Combinations that make no sense, refused before anything is loaded.
     if args.scales and args.size:
@@ -324,18 +316,13 @@ def _run_transfer(args, device, size, steps, progress):
     # Load and check the images, then call the library's one entry point with every control.
     layers = validate_layer_names([args.content_layer, *args.style_layers])
     final = args.scales[-1] if args.scales else size
-    content = _load_checked(args.content, final, layers, progress).to(device)
-    first_hw = stage_sizes(*content.shape[-2:], args.scales or [final])[0]
-    validate_image_size(layers, *first_hw)
+    content = load_image(image_path(args.content, progress=progress), size=final).to(device)
     styles = []
     for name in args.style:
-        # Load the style large enough for its scale; it is resized at every stage.
+        # Load the style large enough for its scale; it is resized at every stage, and
+        # style_transfer checks every stage's sizes before VGG19 is built.
         style_size = round(final * max(1.0, args.style_scale or 1.0))
-        style = _load_checked(name, style_size, args.style_layers, progress)
-        if args.style_scale:
-            validate_image_size(args.style_layers,
-                             *scale_style(style, first_hw, args.style_scale).shape[-2:])
-        styles.append(style.to(device))
+        styles.append(load_image(image_path(name, progress=progress), size=style_size).to(device))
     masks = (load_label_masks(args.mask, tuple(content.shape[-2:]), len(styles))
              if args.mask else None)
     init, config = _init_and_config(args, content, steps, progress)
@@ -348,7 +335,7 @@ def _run_transfer(args, device, size, steps, progress):
 
 def _run_reconstruct(args, device, size, steps, progress):
     layers = validate_layer_names([args.content_layer] if args.content_layer else args.style_layers)
-    image = _load_checked(args.image, size, layers, progress).to(device)
+    image = load_image(image_path(args.image, progress=progress), size=size).to(device)
     config = RunConfig(optimizer=args.optimizer, steps=steps, lr=args.lr, seed=args.seed,
                        pooling=args.pooling, weights=args.weights)
     if args.content_layer:

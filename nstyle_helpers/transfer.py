@@ -47,7 +47,7 @@ from .color import PRESERVE_COLOR, combine_luminance, grey_as_rgb, luminance, \
 from .defaults import CPU_STEPS, LossWeights, relative_weights, resolve_balance, \
     tutorial_equivalent_weights, validate_balance
 from .features import CONTENT_LAYER, STYLE_LAYERS, FeatureExtractor, VGG19Features, \
-    feature_shape, validate_layer_names
+    feature_shape, validate_image_size, validate_layer_names
 from .errors import MaskError, SettingsError
 from .images import resize, white_noise
 from .multiscale import MultiScaleResult, coarse_to_fine, stage_sizes, validate_scale_steps, \
@@ -275,10 +275,12 @@ def style_transfer(content: torch.Tensor,
         init = validate_image(init, "init", batch=n, dtype=dtype)
     layers = list(dict.fromkeys([*(c.content_layer for c in configs),
                                  *(l for c in configs for l in c.style_layers)]))
+    _check_sizes(layers, [l for c in configs for l in c.style_layers], sizes[0], styles,
+                 style_scale)
     # The finest stage is the largest: it must fit in memory.
     extractor = extractor or build_extractor(layers, run, content.device, progress=progress,
                                              size=sizes[-1], batch=n)
-    extractor.validate_size(*sizes[0])  # the coarsest stage is the smallest
+    extractor.validate_size(*sizes[0])  # one passed in may compute deeper layers
     balance = run_balance(run, extractor)
     grey = preserve_color == "luminance"
 
@@ -305,6 +307,15 @@ def style_transfer(content: torch.Tensor,
         # only removes rounding (about 1e-8): combine_luminance keeps RGB in [0, 1].
         result.image = combine_luminance(result.image, resize(content, sizes[-1])).clamp_(0, 1)
     return result
+
+
+def _check_sizes(layers, style_layers, first: tuple[int, int], styles, style_scale) -> None:
+    # Before any weights are loaded (torchvision's are a 548 MB download): the coarsest stage
+    # and every style as VGG19 will see it must cover the deepest layer's receptive field.
+    validate_image_size(layers, *first)
+    for style in styles:
+        seen = style if style_scale is None else scale_style(style, first, style_scale)
+        validate_image_size(style_layers, *seen.shape[-2:])
 
 
 def _as_style_list(style, dtype: torch.dtype) -> list[torch.Tensor]:
@@ -396,9 +407,10 @@ def reconstruct_content(image: torch.Tensor, layers: Sequence[str],
     layers = validate_layer_names(layers)
     height, width = image.shape[-2:]
     n = len(layers)
+    validate_image_size(layers, height, width)  # before any weights are loaded
     extractor = extractor or build_extractor(layers, config, image.device, progress=progress,
                                              size=(height, width), batch=n)
-    extractor.validate_size(height, width)
+    extractor.validate_size(height, width)  # one passed in may compute deeper layers
     weights = one_hot_layer_weights(layers)
     objective = Objective(extractor, content_image=image, content_layers=weights, relative=True)
     init = white_noise(height, width, batch=n, seed=config.seed, device=image.device)
@@ -429,9 +441,11 @@ def reconstruct_style(image: torch.Tensor, layer_sets: Sequence[Sequence[str]],
     height, width = size or tuple(image.shape[-2:])
     all_layers = list(dict.fromkeys(l for s in layer_sets for l in s))
     n = len(layer_sets)
+    for checked in {(height, width), tuple(image.shape[-2:])}:  # before any weights load
+        validate_image_size(all_layers, *checked)
     extractor = extractor or build_extractor(all_layers, config, image.device,
                                              progress=progress, size=(height, width), batch=n)
-    extractor.validate_size(height, width)
+    extractor.validate_size(height, width)  # one passed in may compute deeper layers
     weights = {layer: torch.zeros(n) for layer in all_layers}
     for i, layer_set in enumerate(layer_sets):
         chosen = (layer_weights[i] if layer_weights is not None

@@ -481,3 +481,22 @@ def test_every_count_takes_numpy_whole_numbers_and_refuses_bools(check):
     for bad in (True, 2.5, "48", 0):
         with pytest.raises(SettingsError, match="must be a whole number"):
             check(bad)
+
+
+@pytest.mark.parametrize("run", [
+    lambda: nh.style_transfer(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 64, 64), progress=False),
+    lambda: nh.style_transfer(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64), progress=False,
+                              style_scale=0.2),
+    lambda: nh.reconstruct_content(torch.rand(1, 3, 8, 8), ["relu5_2"], progress=False),
+    lambda: nh.reconstruct_style(torch.rand(1, 3, 8, 8), [["relu5_1"]], progress=False,
+                                 size=(64, 64)),
+], ids=["content", "scaled style", "content reconstruction", "style image"])
+def test_sizes_are_checked_before_any_weights_are_loaded(run, monkeypatch):
+    from nstyle_helpers import transfer
+
+    def no_weights(*args, **kwargs):
+        raise AssertionError("VGG19 was built before the sizes were checked")
+
+    monkeypatch.setattr(transfer, "build_extractor", no_weights)
+    with pytest.raises(nh.ImageTooSmallError, match="too small for layer"):
+        run()
