@@ -11,7 +11,9 @@
 ``NSTYLE_WINOGRAD``         ``1``: Winograd convolutions through NNPACK on a CPU (opt-in, see
                             :mod:`nstyle_helpers.winograd`); default off
 ``NSTYLE_IMAGE_DIR``        where the example images are cached (default: the repository's
-                            ``images/``)
+                            ``images/``; an installed package: :func:`user_cache_dir`)
+``XDG_CACHE_HOME``          Linux's per-user cache folder (default ``~/.cache``); on Windows
+``LOCALAPPDATA``            ``LOCALAPPDATA`` plays that part (:func:`user_cache_dir`)
 ==========================  ====================================================================
 
 The variables are read when a function needs them, never at import, so a notebook or a test
@@ -22,12 +24,15 @@ can set them first. ``TQDM_DISABLE`` (tqdm's own) is honoured by every progress 
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 from tqdm.auto import tqdm
 
 __all__ = ["WEIGHTS_ENV", "DEVICE_ENV", "QUICK_ENV", "PRECISION_ENV", "WINOGRAD_ENV",
            "IMAGE_DIR_ENV", "weights_setting", "device_setting", "quick_setting",
-           "precision_setting", "winograd_setting", "image_dir_setting", "progress_bar"]
+           "precision_setting", "winograd_setting", "image_dir_setting", "user_cache_dir",
+           "progress_bar"]
 
 WEIGHTS_ENV = "NSTYLE_WEIGHTS"
 DEVICE_ENV = "NSTYLE_DEVICE"
@@ -76,6 +81,18 @@ def winograd_setting() -> bool:
 def image_dir_setting() -> str:
     """``$NSTYLE_IMAGE_DIR`` (``""`` when unset)."""
     return _text(IMAGE_DIR_ENV)
+
+
+def user_cache_dir() -> Path:
+    """The platform's per-user cache folder for nstyle: ``$XDG_CACHE_HOME/nstyle`` (default
+    ``~/.cache/nstyle``) on Linux, ``~/Library/Caches/nstyle`` on macOS,
+    ``%LOCALAPPDATA%\\nstyle\\Cache`` on Windows."""
+    if sys.platform == "win32":
+        local = _text("LOCALAPPDATA")
+        return (Path(local) if local else Path.home() / "AppData" / "Local") / "nstyle" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "nstyle"
+    return Path(_text("XDG_CACHE_HOME") or Path.home() / ".cache") / "nstyle"
 
 
 def progress_bar(*, enabled: bool, **options) -> tqdm:

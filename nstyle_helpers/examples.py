@@ -1,11 +1,14 @@
 """The example images, by name: manifest, download, sha256 check, cache.
 
 The images are not part of the repository (their licences differ, see ``images/CREDITS.md``).
-``images/manifest.json`` names each one with a pinned URL and its sha256; the first use
-downloads it with a progress bar into the cache folder, checks the hash, and keeps it.
+The manifest, ``example_images.json`` beside this module (package data, so an installed wheel
+has it too), names each one with a pinned URL and its sha256; the first use downloads it with a
+progress bar into the cache folder, checks the hash, and keeps it.
 
-The cache folder is the repository's ``images/`` (git-ignored), or ``$NSTYLE_IMAGE_DIR``.
-To work offline, copy the files there by hand: a file whose sha256 matches is used as is.
+The cache folder is ``$NSTYLE_IMAGE_DIR``; else, in a checkout of the repository, its
+``images/`` (git-ignored); else, for an installed package, the user's cache folder
+(:func:`~nstyle_helpers.environment.user_cache_dir`). To work offline, copy the files there
+by hand: a file whose sha256 matches is used as is.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from .environment import IMAGE_DIR_ENV, image_dir_setting, progress_bar
+from .environment import IMAGE_DIR_ENV, image_dir_setting, progress_bar, user_cache_dir
 from .errors import ImageError
 from .images import refuse_url
 
@@ -28,13 +31,14 @@ __all__ = ["IMAGE_DIR_ENV", "ExampleImage", "example_names", "example_image_path
            "cached_examples"]
 
 
-_REPO_IMAGES = Path(__file__).resolve().parent.parent / "images"
-_MANIFEST = _REPO_IMAGES / "manifest.json"
+_MANIFEST = Path(__file__).resolve().parent / "example_images.json"
+#: The checkout's images/ folder (it holds CREDITS.md); an installed package has none.
+_CHECKOUT_IMAGES = Path(__file__).resolve().parent.parent / "images"
 
 
 @dataclass(frozen=True)
 class ExampleImage:
-    """One entry of ``images/manifest.json``."""
+    """One entry of the manifest, ``example_images.json``."""
 
     name: str
     file: str
@@ -55,8 +59,13 @@ def example_names() -> list[str]:
 
 
 def cache_dir() -> Path:
-    """The folder example images are cached in (``$NSTYLE_IMAGE_DIR`` or ``images/``)."""
-    return Path(image_dir_setting() or _REPO_IMAGES)
+    """The folder example images are cached in: ``$NSTYLE_IMAGE_DIR``, else the checkout's
+    ``images/``, else the user's cache folder (an installed package)."""
+    if image_dir_setting():
+        return Path(image_dir_setting())
+    if (_CHECKOUT_IMAGES / "CREDITS.md").is_file():
+        return _CHECKOUT_IMAGES
+    return user_cache_dir() / "images"
 
 
 def cached_examples() -> dict[str, str]:
@@ -103,10 +112,10 @@ def example_image_path(name: str, *, progress: bool = True) -> Path:
         if not damaged:
             raise
         # The file is there, only wrong: say so first, then why no fresh copy came.
-        raise ImageError(f"{target} is there but its sha256 does not match "
-                         f"images/manifest.json (a damaged or different file), and a fresh "
-                         f"copy could not be fetched: {error} Replace the file with the right "
-                         "one, or delete it.") from None
+        raise ImageError(f"{target} is there but its sha256 does not match the package's "
+                         "example_images.json (a damaged or different file), and a fresh copy "
+                         f"could not be fetched: {error} Replace the file with the right one, "
+                         "or delete it.") from None
     return target
 
 
@@ -152,8 +161,8 @@ def _download(entry: ExampleImage, target: Path, *, progress: bool) -> None:
         if _sha256(partial) != entry.sha256:
             raise ImageError(
                 f"The download of {entry.name} from {entry.url} does not match its sha256 "
-                f"in images/manifest.json, so it was deleted; try again later, or copy the "
-                f"right {entry.file} into {target.parent} by hand.")
+                "in the package's example_images.json, so it was deleted; try again later, or "
+                f"copy the right {entry.file} into {target.parent} by hand.")
         os.replace(partial, target)
     except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
         raise ImageError(

@@ -20,6 +20,8 @@ from nstyle_helpers import examples
 from nstyle_helpers.errors import ImageError
 from nstyle_helpers.examples import example_image_path, example_names, image_path
 
+MANIFEST = REPO / "nstyle_helpers" / "example_images.json"
+
 CHICAGO = (SHARED_IMAGES / "chicago.jpg").read_bytes()
 CHICAGO_SHA = hashlib.sha256(CHICAGO).hexdigest()
 
@@ -220,9 +222,9 @@ def _sources_table() -> dict[str, dict[str, str]]:
 
 
 def test_real_manifest_agrees_with_sources_md():
-    """images/manifest.json names the same images, files, pinned URLs, sha256 and sizes as
+    """The manifest (nstyle_helpers/example_images.json) names the same images, files, pinned URLs, sha256 and sizes as
     ../shared/images/SOURCES.md."""
-    manifest = json.loads((REPO / "images" / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads(MANIFEST.read_text(encoding="utf-8"))
     sources = _sources_table()
     assert set(sources) == {"great_wave", "starry_night", "chicago", "tubingen"}
     assert set(manifest) == set(sources)
@@ -242,7 +244,7 @@ def test_real_manifest_agrees_with_sources_md():
 @pytest.mark.parametrize("name", ["great_wave", "starry_night", "chicago", "tubingen"])
 def test_shared_files_match_their_sha256_and_size(name):
     """Each shared example file has the manifest's sha256 and pixel size."""
-    entry = json.loads((REPO / "images" / "manifest.json").read_text())[name]
+    entry = json.loads(MANIFEST.read_text())[name]
     path = SHARED_IMAGES / entry["file"]
     assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
     with Image.open(path) as image:
