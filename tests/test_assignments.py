@@ -116,7 +116,7 @@ def test_committed_without_outputs(path):
 @pytest.mark.parametrize("path", SOLUTIONS, ids=_ids(SOLUTIONS))
 def test_session_cell_and_quick_mode(path):
     code = [cell.source for cell in _read(path).cells if cell.cell_type == "code"]
-    assert "print(describe_session(device))" in code[0]
+    assert "print(nh.describe_session(device))" in code[0]
     assert "quick_or(" in "\n".join(code)
 
 

@@ -8,6 +8,8 @@ and must say so and credit VGG16's authors. Outputs from quick mode or random we
 """
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -152,3 +154,22 @@ def _output_text(cell) -> str:
                 parts.append(output["data"][key])
         parts.extend(output.get("traceback", []))
     return "\n".join(parts)
+
+
+FIRST_CELLS = [*NOTEBOOKS, *sorted((NOTEBOOK_DIR / "assignments").glob("*.ipynb"))]
+
+
+@pytest.mark.parametrize("path", FIRST_CELLS, ids=_ids(FIRST_CELLS))
+def test_the_first_cell_says_how_to_install_the_package_when_it_is_missing(path, tmp_path):
+    # Run the first cell's check where nstyle_helpers cannot be imported (python -S, outside
+    # the repository: no site-packages, no checkout): one sentence naming the %pip command,
+    # not a bare ModuleNotFoundError.
+    source = _code_cells(_read(path))[0].source
+    check = source.split("\n\n")[0] + "\n\n" + source.split("\n\n")[1]
+    assert "find_spec(\"nstyle_helpers\")" in check
+    done = subprocess.run([sys.executable, "-S", "-c", check], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("ModuleNotFoundError: nstyle_helpers is not installed for this "
+                           "kernel: run %pip install -e ..")
+    assert "restart the kernel" in last
