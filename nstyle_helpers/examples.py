@@ -97,8 +97,8 @@ def example_image_path(name: str, *, progress: bool = True) -> Path:
     entry = manifest[name]
     folder = cache_dir()
     target = folder / entry.file
-    damaged = target.is_file()
-    if damaged and _sha256(target) == entry.sha256:
+    cached = target.is_file()
+    if cached and _sha256(target) == entry.sha256:
         return target
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -109,7 +109,7 @@ def example_image_path(name: str, *, progress: bool = True) -> Path:
     try:
         _download(entry, target, progress=progress)
     except ImageError as error:
-        if not damaged:
+        if not cached:
             raise
         # The file is there, only wrong: say so first, then why no fresh copy came.
         raise ImageError(f"{target} is there but its sha256 does not match the package's "

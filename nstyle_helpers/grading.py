@@ -339,7 +339,7 @@ def write_gradebook(grades: Sequence[NotebookGrade], path: str | Path) -> None:
             mine = best.setdefault(result.student, {})
             if result.notebook not in mine or result.points > mine[result.notebook].points:
                 mine[result.notebook] = result
-    most = {name: max(r.max_points for r in grades if r.notebook == name) for name in assignments}
+    most = sum(max(r.max_points for r in grades if r.notebook == name) for name in assignments)
     with open(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
         writer.writerow(["student", *(Path(name).stem for name in assignments), "total", "max"])
@@ -347,7 +347,7 @@ def write_gradebook(grades: Sequence[NotebookGrade], path: str | Path) -> None:
             points = [best[student][name].points if name in best[student] else 0.0
                       for name in assignments]
             writer.writerow([student, *(f"{p:g}" for p in points), f"{sum(points):g}",
-                             f"{sum(most.values()):g}"])
+                             f"{most:g}"])
 
 
 def _safe(name: str) -> str:

@@ -121,7 +121,8 @@ class Marks:
 
     def __init__(self, points: float):
         if not points > 0:
-            raise SettingsError(f"a graded cell is worth a positive number of points, not {points!r}.")
+            raise SettingsError("a graded cell is worth a positive number of points, "
+                                f"not {points!r}.")
         self.points = points
         self.parts: list[Part] = []
 

@@ -129,7 +129,8 @@ class WinogradConv2d(nn.Module):
         super().__init__()
         if (conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups) != \
                 ((3, 3), (1, 1), (1, 1), (1, 1), 1):
-            raise SettingsError(f"WinogradConv2d needs a 3×3, stride-1, padding-1 conv, not {conv}.")
+            raise SettingsError("WinogradConv2d needs a 3×3, stride-1, padding-1 conv, "
+                                f"not {conv}.")
         self.conv = conv
         self._verified: dict[tuple[int, ...], bool] = {}  # (C_in, H, W) → NNPACK agrees
         self.rejected: dict[tuple[int, ...], float] = {}  # (C_in, H, W) → relative error

@@ -437,7 +437,8 @@ def test_marks_share_the_points_among_the_parts_that_ran():
     with marks.part("a hidden test"):
         raise CheckFailed("gram_matrix on features of shape (3, 5, 4, 7) returned shape (5,).")
     assert [(part.what, part.weight, part.passed) for part in marks.parts] == [
-        ("values and shape", 2, True), ("gradient", 1, True), ("no Python loop, any size", 1, False),
+        ("values and shape", 2, True), ("gradient", 1, True),
+        ("no Python loop, any size", 1, False),
         ("a hidden test", 1, False)]
     assert marks.score == 1.8  # 3 points × 3/5 of the weight
     assert repr(marks) == "1.8"  # the text/plain nbgrader parses

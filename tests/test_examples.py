@@ -222,7 +222,8 @@ def _sources_table() -> dict[str, dict[str, str]]:
 
 
 def test_real_manifest_agrees_with_sources_md():
-    """The manifest (nstyle_helpers/example_images.json) names the same images, files, pinned URLs, sha256 and sizes as
+    """The manifest (nstyle_helpers/example_images.json) names the same images, files,
+    pinned URLs, sha256 and sizes as
     ../shared/images/SOURCES.md."""
     manifest = json.loads(MANIFEST.read_text(encoding="utf-8"))
     sources = _sources_table()

@@ -90,7 +90,8 @@ def test_default_snapshot_spacing_gives_about_twenty_frames():
     assert movie.default_snapshot_every(300) == 15
     assert movie.default_snapshot_every(3) == 1
     for bad in (0, -1, 1.5, True, "2"):
-        with pytest.raises(nh.SettingsError, match="snapshot_every must be a whole number 1 or more"):
+        with pytest.raises(nh.SettingsError,
+                           match="snapshot_every must be a whole number 1 or more"):
             movie.validate_snapshot_every(bad)
 
 
