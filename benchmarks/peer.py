@@ -31,9 +31,16 @@ For each (threads, layer set, size) it
    process (the thread count alone moves the tutorial's from 75 to 86); the median over
    starts says which optimiser is the more evaluation-efficient.
 
-Ratio = tutorial time / project time: above 1 means the project is faster. Weights are random
-(seeded; the same state dict on both sides), because pretrained ones cannot be downloaded on
-the development machines. Results accumulate in ``benchmarks/results/peer-cpu.json`` and
+Ratio = tutorial time / project time: above 1 means the project is faster. **Weights**
+(``--weights``): by default the shared real-feature file ``../shared/weights/
+vgg19_layout_imagenet_vgg16.pth`` where it exists (the ImageNet VGG16 of Simonyan & Zisserman
+in VGG19's layer names, read its SOURCES.md), else ``$NSTYLE_WEIGHTS``, else seeded random
+weights, named as such in every row. Both sides load the same state dict. The tutorial's
+weights 10⁶ and 1 were chosen for torchvision's activation scale; a Caffe-trained file's
+activations are about 200 times larger, and at that scale the tutorial's function is all
+style. So a file's activations are multiplied by ``--activation-scale`` (default 1/200; the
+first convolution's weights and every bias scaled, which ReLU and max pooling pass through
+exactly): the function a torchvision user minimises, on real features. Results accumulate in ``benchmarks/results/peer-cpu.json`` and
 ``.md`` (one section per run of this script; a configuration measured again replaces its
 older result), with the load average before and after every configuration. Ctrl-C or SIGTERM
 stops the whole script (exit status 130), kills the busy processes and writes nothing.
@@ -48,6 +55,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -72,6 +80,8 @@ LAYER_SETS = {
     "tutorial": (TUTORIAL_CONTENT_LAYER, TUTORIAL_STYLE_LAYERS),
     "paper": (CONTENT_LAYER, STYLE_LAYERS),
 }
+SHARED_WEIGHTS = HERE.parent.parent / "shared" / "weights" / "vgg19_layout_imagenet_vgg16.pth"
+RANDOM_LABEL = "random weights (seeded, shared)"
 TUTORIAL, FROZEN, PROJECT = "tutorial (published)", "tutorial, frozen weights", "nstyle"
 BFLOAT16 = "nstyle, bfloat16 (opt-in)"
 
@@ -85,17 +95,47 @@ def load_pair(size: int) -> tuple[torch.Tensor, torch.Tensor]:
     return content, resize(style, tuple(content.shape[-2:]))
 
 
-class Problem:
-    """One (layer set, size): the images, the shared random weights and the target."""
+class Weights:
+    """The network both sides use: ``"random"`` (seeded) or a VGG19 ``features`` state dict
+    file with its activations multiplied by ``scale``, written to ``folder`` as one file both
+    the tutorial (:attr:`state`) and the project (:attr:`source`) read."""
 
-    def __init__(self, layer_set: str, size: int, evaluations: int):
+    def __init__(self, source: str, scale: float, folder: Path):
+        self.name, self.scale = ("random", 1.0) if source == "random" else (
+            Path(source).name, scale)
+        # The project's seeded random initialisation builds the same convolutions every time.
+        state = VGG19Features(["pool5"], weights=source, progress=False).body.state_dict()
+        self.state = scaled_activations(state, self.scale)
+        self.source = "random"
+        if source != "random":
+            self.source = str(folder / "peer-weights.pth")
+            torch.save(self.state, self.source)
+
+    @property
+    def label(self) -> str:
+        if self.name == "random":
+            return RANDOM_LABEL
+        return f"{self.name} (ImageNet VGG16, Simonyan & Zisserman), activations ×{self.scale:g}"
+
+
+def scaled_activations(state: dict, scale: float) -> dict:
+    """VGG ``features`` weights whose every activation is ``scale`` (> 0) times the original:
+    the first convolution's weights and every bias multiplied by it. ReLU and max pooling
+    commute with a positive factor, and every later convolution is linear in its input."""
+    first = min((k for k in state if k.endswith(".weight")), key=lambda k: int(k.split(".")[0]))
+    return {k: v * scale if k == first or k.endswith(".bias") else v for k, v in state.items()}
+
+
+class Problem:
+    """One (layer set, size): the images, the shared weights and the target."""
+
+    def __init__(self, layer_set: str, size: int, evaluations: int, weights: Weights):
         self.layer_set = layer_set
         self.content_layer, self.style_layers = LAYER_SETS[layer_set]
         self.content, self.style = load_pair(size)
         self.evaluations = evaluations
-        # VGG19 to pool5 with the project's seeded random initialisation; the project's own
-        # extractor builds the same convolutions (the seed is fixed), so both sides share them.
-        self.state = VGG19Features(["pool5"], weights="random", progress=False).body.state_dict()
+        self.weights = weights
+        self.state = weights.state
         self.judge = self.build_tutorial()  # the tutorial's loss of the images nstyle returns
         self.target = self.target_evaluations = self.frozen_time = None
 
@@ -143,7 +183,7 @@ class Problem:
         # has not got there by then is reported as not reaching the target.
         # The tutorial balance: the tutorial's own function, whatever the weights.
         config = TransferConfig(content_layer=self.content_layer, style_layers=self.style_layers,
-                                steps=2 * self.evaluations, weights="random",
+                                steps=2 * self.evaluations, weights=self.weights.source,
                                 balance="tutorial")
         if precision:  # as a user asks for it: through the environment
             os.environ[PRECISION_ENV] = precision
@@ -239,7 +279,7 @@ def markdown(report: dict) -> str:
     env = report["environment"]
     lines = [f"# Against the PyTorch tutorial: {env['cpu']}", "",
              f"- date: {env['date']}; torch {env['torch']}, Python {env['python']}; "
-             f"{env['cpu_count']} cores; random weights (seeded, shared)",
+             f"{env['cpu_count']} cores; weights: {env.get('weights', RANDOM_LABEL)}",
              f"- command: `{env['command']}`; total time {env['total_seconds'] / 60:.0f} min",
              f"- content chicago, style great_wave resized to it; {env['reps']} interleaved "
              "repetitions; medians, ranges in brackets", "",
@@ -325,8 +365,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bfloat16", action="store_true",
                         help="also time the opt-in NSTYLE_PRECISION=bfloat16 (a CPU with "
                              "native bfloat16 only)")
+    parser.add_argument("--weights", default=default_weights(),
+                        help="a VGG19 features state dict file or 'random' (default: the shared "
+                             "real-feature file where it exists, else $NSTYLE_WEIGHTS, else "
+                             f"random; here {default_weights()})")
+    parser.add_argument("--activation-scale", type=float, default=1 / 200,
+                        help="multiply a weights file's activations by this (default 1/200: "
+                             "the shared Caffe-trained file at torchvision's scale)")
     parser.add_argument("--output", default=str(HERE / "results"), help="results folder")
     args = parser.parse_args(argv)
+    if args.weights != "random" and not Path(args.weights).is_file():
+        parser.error(f"--weights {args.weights}: no such file; give a VGG19 features state "
+                     "dict or 'random'.")
+    if not args.activation_scale > 0:
+        parser.error("--activation-scale must be a positive number.")
     if args.bfloat16 and not native_bfloat16("cpu"):
         parser.error("--bfloat16 needs a CPU with native bfloat16 (AVX512-BF16 or AMX); this "
                      "one would emulate it, dozens of times slower than float32. Leave it out.")
@@ -343,6 +395,9 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": " ".join(["benchmarks/peer.py", *(argv if argv is not None else sys.argv[1:])]),
     }, "measurements": []}
+    scratch = tempfile.TemporaryDirectory(prefix="nstyle-peer-")
+    weights = Weights(args.weights, args.activation_scale, Path(scratch.name))
+    report["environment"]["weights"] = weights.label
     busy = busy_processes(os.cpu_count() or 1) if args.load else []
     try:
         for count in threads:
@@ -350,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
             for layer_set in layer_sets:
                 for size in sizes:
                     load_before = os.getloadavg()[0]
-                    problem = Problem(layer_set, size, args.evaluations)
+                    problem = Problem(layer_set, size, args.evaluations, weights)
                     problem.find_target()
                     measured = problem.measure(args.reps, bfloat16=args.bfloat16)
                     if args.starts:
@@ -376,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for process in busy:
             process.kill()
+        scratch.cleanup()
     report["environment"]["total_seconds"] = time.perf_counter() - start
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -387,19 +443,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def default_weights() -> str:
+    if SHARED_WEIGHTS.is_file():
+        return str(SHARED_WEIGHTS)
+    return os.environ.get("NSTYLE_WEIGHTS") or "random"
+
+
+def _weights(run: dict) -> str:
+    return run["environment"].get("weights", RANDOM_LABEL)
+
+
 def _key(run: dict, measurement: dict) -> tuple:
-    return (run["environment"]["cpu"], measurement["threads"], measurement["loaded"],
-            measurement["layers"], measurement["size"])
+    return (run["environment"]["cpu"], _weights(run), measurement["threads"],
+            measurement["loaded"], measurement["layers"], measurement["size"])
 
 
 def merge(runs: list[dict], report: dict) -> list[dict]:
     """The stored runs with ``report`` added: a configuration measured again (CPU and its
     instruction set, threads, load, layers, size) leaves the older run, and a run left with
-    nothing is dropped. Another CPU's results stay beside it: the shared hosts differ."""
+    nothing is dropped. Another CPU's or other weights' results stay beside it: the shared
+    hosts differ. Real-feature runs come first, then random-weight ones."""
     new = {_key(report, m) for m in report["measurements"]}
     for run in runs:
         run["measurements"] = [m for m in run["measurements"] if _key(run, m) not in new]
-    return [run for run in runs if run["measurements"]] + [report]
+    kept = [run for run in runs if run["measurements"]] + [report]
+    return sorted(kept, key=lambda run: _weights(run) == RANDOM_LABEL)
 
 
 if __name__ == "__main__":

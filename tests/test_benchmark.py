@@ -14,12 +14,14 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
+from helpers import real_weights
 from nstyle_helpers.features import VGG19Features
 from nstyle_helpers.objective import Objective
 from nstyle_helpers.transfer import TransferConfig, style_transfer, transfer_loss_weights
@@ -161,6 +163,44 @@ def test_the_peer_benchmark_runs_end_to_end_and_writes_its_table(peer, tmp_path)
 
 
 @pytest.mark.filterwarnings("ignore:bfloat16 was asked for")
+def test_scaled_activations_multiplies_every_layer_of_the_network_by_the_factor(peer):
+    source = VGG19Features(["pool5"], weights="random").body
+    scaled = VGG19Features(["pool5"], weights="random").body
+    scaled.load_state_dict(peer.scaled_activations(source.state_dict(), 0.005))
+    original = rescaled = _images()[0]
+    with torch.no_grad():
+        for module, copy in zip(source, scaled):  # every layer's output, conv, relu and pool
+            original, rescaled = module(original), copy(rescaled)
+            assert torch.allclose(rescaled, 0.005 * original, rtol=1e-4, atol=1e-9)
+
+
+def test_the_peer_benchmark_compares_on_the_shared_real_features_by_default_and_says_so(
+        peer, tmp_path):
+    assert peer.default_weights() == str(real_weights())
+    threads = torch.get_num_threads()
+    try:
+        assert peer.main(["--threads", "1", "--layers", "tutorial", "--sizes", "32", "--reps",
+                          "1", "--evaluations", "8", "--output", str(tmp_path)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    (run,) = json.loads((tmp_path / "peer-cpu.json").read_text())
+    label = ("vgg19_layout_imagenet_vgg16.pth (ImageNet VGG16, Simonyan & Zisserman), "
+             "activations ×0.005")
+    assert run["environment"]["weights"] == label
+    assert f"weights: {label}" in (tmp_path / "peer-cpu.md").read_text()
+    # Both sides minimised one function: the project's image judged by the tutorial's loss.
+    assert run["measurements"][0]["rows"][2]["reached"]
+    assert not list(Path(tempfile.gettempdir()).glob("nstyle-peer-*"))  # scratch removed
+
+
+def test_the_peer_benchmark_refuses_a_missing_weights_file_in_one_sentence(
+        peer, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        peer.main(["--weights", str(tmp_path / "none.pth"), "--output", str(tmp_path)])
+    assert stopped.value.code == 2
+    assert "none.pth: no such file" in capsys.readouterr().err
+
+
 def test_the_peer_benchmark_times_the_opt_in_bfloat16_beside_the_default(
         peer, tmp_path, monkeypatch):
     monkeypatch.setattr(peer, "native_bfloat16", lambda device: True)  # any CPU, at 32 px
@@ -322,6 +362,10 @@ def test_the_peer_results_accumulate_and_a_measured_again_configuration_replaces
     assert [(r["name"], [(m["threads"], m["layers"]) for m in r["measurements"]])
             for r in runs] == [("old", [(1, "paper")]), ("other CPU", [(2, "paper")]),
                                ("new", [(2, "tutorial"), (2, "paper")])]
+    # Runs on other weights stay beside them, real features first.
+    real = run("real", (2, "paper"))
+    real["environment"]["weights"] = "vgg16.pth"
+    assert [r["name"] for r in peer.merge(runs, real)] == ["real", "old", "other CPU", "new"]
 
 
 def test_benchmark_runs_end_to_end_and_writes_its_results(bench, tmp_path):
