@@ -28,6 +28,7 @@ The pipeline, one module per concept, each depending only on those above it:
 ``widgets``       ipywidgets built from pure render functions
 ``marks``         partial credit of a graded cell, and the short CheckFailed message
 ``checks``        assignment checks: a student's function against the reference
+``integrity``     graded cells check with the package's own code, whatever a cell changed
 ``grading``       grading submissions without nbgrader (hidden tests put back, run, scored)
 ``assignments``   student versions of the assignment notebooks, and the grade command
 ``cli``           the command line
@@ -54,6 +55,7 @@ from .color import combine_luminance, match_color_histogram, rgb_to_yiq, yiq_to_
 from .multistyle import MultiStyleObjective, guided_gram_matrix
 from .multiscale import MultiScaleResult, coarse_to_fine
 from .session import describe_session
+from .integrity import graded_checks
 from . import lessons
 
 __version__ = "0.1.0"
@@ -63,7 +65,8 @@ __all__ = [
     "DeviceError", "DivergedError", "ImageError", "ImageTooSmallError", "LayerError",
     "NstyleError", "OutputError", "SettingsError", "WeightsError",
     "Objective", "OptimizationResult", "RunConfig", "TransferConfig", "VGG19Features",
-    "build_extractor", "default_size", "default_steps", "describe_session", "transfer_loss_weights",
+    "build_extractor", "default_size", "default_steps", "describe_session", "graded_checks",
+    "transfer_loss_weights",
     "combined_loss", "content_loss", "example_image_path", "example_names", "feature_shape",
     "gram_matrix", "load_image", "load_image_bytes", "optimize", "pixel_loss", "quick_mode",
     "quick_or",

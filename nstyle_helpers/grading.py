@@ -197,6 +197,8 @@ def _messages(cell) -> list[str]:
             messages.append("the cell wrote to stderr, which nbgrader scores 0: "
                             + _first_line("".join(output.text)))
         elif output.output_type == "execute_result" and JSON in output.get("data", {}):
+            refused = output.data[JSON].get("refused")
+            messages += [refused] if refused else []
             messages += [f"{part['what']}: {part['message']}"
                          for part in output.data[JSON].get("parts", []) if not part["passed"]]
     return messages

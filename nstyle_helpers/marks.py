@@ -3,6 +3,7 @@ r"""The points of one graded cell, part by part, as a number nbgrader reads.
 A graded cell of an assignment notebook builds a :class:`Marks`, runs the check of the
 exercise and the hidden tests as *parts* of it, and ends with the ``Marks`` object itself::
 
+    checks = nh.graded_checks()                     # the package's own, see below
     marks = checks.Marks(points=2)
     checks.check_pixel_loss(pixel_loss, marks)      # parts: values, gradient, vectorised
     with marks.part("a worked example"):            # a hidden test: one more part
@@ -20,6 +21,10 @@ written to stderr is 0); HTML shows each part with ✓ or ✗ and its message; J
 Because the points are shared among the parts that *ran*, a correct function gets every
 point in the student version too, where the hidden tests are removed: nbgrader's
 ``validate`` agrees with the grade.
+
+A graded cell takes its ``checks`` from :func:`~nstyle_helpers.integrity.graded_checks`: if
+a cell changed what the checks use, that copy's :data:`REFUSED` says what, and every
+``Marks`` it makes scores 0 with that sentence.
 
 A failed check outside a ``Marks`` raises :class:`CheckFailed`, which IPython shows as its
 message alone (``_render_traceback_``), not as forty lines of this package's frames;
@@ -41,6 +46,11 @@ from .errors import SettingsError
 
 __all__ = ["CheckFailed", "Marks", "Part", "IN_PLACE_HINT", "error_hint", "failure_message",
            "expect", "full_traceback"]
+
+
+#: Set in a graded cell's fresh copy of this module when a cell changed the checks
+#: (:mod:`nstyle_helpers.integrity`): the sentence every ``Marks`` then shows, with 0 points.
+REFUSED: str | None = None
 
 
 class CheckFailed(AssertionError):
@@ -125,6 +135,7 @@ class Marks:
                                 f"not {points!r}.")
         self.points = points
         self.parts: list[Part] = []
+        self.refused = REFUSED
 
     @contextlib.contextmanager
     def part(self, what: str, weight: float = 1.0):
@@ -148,9 +159,10 @@ class Marks:
 
     @property
     def score(self) -> float:
-        """The points earned, rounded to 0.01: the points times the passed share of weight."""
+        """The points earned, rounded to 0.01: the points times the passed share of weight
+        (0 when the checks were changed, :data:`REFUSED`)."""
         total = sum(part.weight for part in self.parts)
-        if total == 0:
+        if total == 0 or self.refused:
             return 0.0
         passed = sum(part.weight for part in self.parts if part.passed)
         return round(self.points * passed / total, 2)
@@ -159,7 +171,7 @@ class Marks:
         return f"{self.score:g}"  # the text/plain nbgrader parses as partial credit
 
     def _repr_html_(self) -> str:
-        lines = []
+        lines = [f"<li>✗ {html.escape(self.refused)}</li>"] if self.refused else []
         for part in self.parts:
             mark = "✓" if part.passed else "✗"
             text = part.what if part.passed else f"{part.what}: {part.message}"
@@ -170,7 +182,7 @@ class Marks:
                 f"<ul>{''.join(lines)}</ul></div>")
 
     def _repr_json_(self) -> dict:
-        return {"points": self.score, "max": self.points,
+        return {"points": self.score, "max": self.points, "refused": self.refused,
                 "parts": [{"what": part.what, "weight": part.weight, "passed": part.passed,
                            "message": part.message} for part in self.parts]}
 

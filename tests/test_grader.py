@@ -3,7 +3,8 @@
 ``tests/fixtures/assignments/STUDENT/NOTEBOOK.ipynb`` are simulated students of assignment 2 (and
 one of assignment 1): correct, typical mistakes, one function unwritten, sizes written into the
 code (with an edited check cell), ``float(weight)``, a renamed function with a deleted check
-cell, and a notebook cut off in the middle of its JSON. The grader runs once on all of them
+cell, a wrong function with the checks patched away, and a notebook cut off in the middle of
+its JSON. The grader runs once on all of them
 from another folder (module fixture); the tests read its report, CSV and feedback files, and
 compare its points with ``nbgrader autograde``'s on the same submissions.
 """
@@ -95,6 +96,18 @@ def test_one_line_per_failed_check_in_the_checks_words(graded):
     assert a1["check_pixel_loss"] == ""
     for row in graded["rows"]:
         assert "\n" not in row["message"] and "Traceback" not in row["message"]
+
+
+def test_patched_checks_score_nothing_and_say_what_was_changed(graded):
+    """patched_checks wrote a wrong Gram matrix and replaced checks.expect, every check_*
+    and nh.gram_matrix from its solution cell: both cells after it score 0 (nbgrader too,
+    test_same_points_as_nbgrader_autograde)."""
+    assert graded["points"]["patched_checks"] == {"check_gram_matrix": 0.0,
+                                                  "check_style_layer_loss": 0.0}
+    for message in _messages(graded, "patched_checks").values():
+        assert message.startswith("a cell of this notebook changed checks.expect, ")
+        assert "checks.check_gram_matrix" in message and "nh.gram_matrix" in message
+        assert "graded cells score 0" in message
 
 
 def test_broken_renamed_and_deleted_get_a_clear_line(graded):
