@@ -39,13 +39,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .assignments import DEFAULT_SOURCE
 from .errors import SettingsError
+from .marks import first_line
 
 __all__ = ["CellGrade", "NotebookGrade", "student_of", "cell_points",
            "grade_notebook", "grade", "write_csv", "write_gradebook", "write_feedback", "report"]
 
 JSON = "application/json"
+
+#: The solution notebooks of this repository (found from the package, not the working folder).
+DEFAULT_SOURCE = Path(__file__).resolve().parent.parent / "notebooks" / "assignments"
 
 
 @dataclass
@@ -195,20 +198,14 @@ def _messages(cell) -> list[str]:
             messages.append(f"{output.ename}: {output.evalue}{hint}")
         elif output.output_type == "stream" and output.name == "stderr":
             messages.append("the cell wrote to stderr, which nbgrader scores 0: "
-                            + _first_line("".join(output.text)))
+                            + (first_line("".join(output.text)) or "(blank lines only)"))
         elif output.output_type == "execute_result" and JSON in output.get("data", {}):
-            refused = output.data[JSON].get("refused")
-            messages += [refused] if refused else []
+            data = output.data[JSON]
+            messages += [data["refused"]] if data.get("refused") else []
             messages += [f"{part['what']}: {part['message']}"
-                         for part in output.data[JSON].get("parts", []) if not part["passed"]]
+                         for part in data.get("parts", []) if not part["passed"]]
+            messages += [data["stderr_note"]] if data.get("stderr_note") else []
     return messages
-
-
-def _first_line(text: str) -> str:
-    """The first line with something on it: a progress bar redraws its line with \\r, and a
-    stream may hold nothing but that."""
-    lines = [line.strip() for line in re.split(r"[\r\n]+", text) if line.strip()]
-    return lines[0][:200] if lines else "(blank lines only)"
 
 
 def _ran(cell) -> bool:
@@ -312,7 +309,7 @@ def _grade_isolated(path: Path, sources: dict, *, timeout: int,
     except Exception as error:  # noqa: BLE001 (one student never stops the batch)
         result = NotebookGrade(student_of(path), path)
         result.problem = (f"could not be graded ({type(error).__name__}: "
-                          f"{_first_line(str(error))}); grade it by hand")
+                          f"{first_line(str(error)) or 'no message'}); grade it by hand")
         return result
 
 

@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import contextlib
 import html
+import io
+import re
 import sys
 import traceback
 import warnings
@@ -45,7 +47,7 @@ import torch
 from .errors import SettingsError
 
 __all__ = ["CheckFailed", "Marks", "Part", "IN_PLACE_HINT", "error_hint", "failure_message",
-           "expect", "full_traceback"]
+           "expect", "first_line", "full_traceback"]
 
 
 #: Set in a graded cell's fresh copy of this module when a cell changed the checks
@@ -136,22 +138,33 @@ class Marks:
         self.points = points
         self.parts: list[Part] = []
         self.refused = REFUSED
+        #: A sentence when the student's code wrote to stderr inside a part (see part()).
+        self.stderr_note: str | None = None
 
     @contextlib.contextmanager
     def part(self, what: str, weight: float = 1.0):
         """Run the ``with`` block as one part: an exception is recorded as its failure.
 
-        Warnings are silenced inside, because nbgrader gives 0 points to a graded cell that
-        writes anything to stderr.
+        Warnings are silenced inside, and what the student's code writes to stderr (a
+        ``tqdm`` progress bar) is kept out of the cell's output and noted instead
+        (:attr:`stderr_note`), because nbgrader gives 0 points to a graded cell whose output
+        has anything on stderr.
         """
+        captured = io.StringIO()
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), contextlib.redirect_stderr(captured):
                 warnings.simplefilter("ignore")
                 yield
         except Exception as error:  # noqa: BLE001 (any error of a student's code fails the part)
             self.parts.append(Part(what, weight, failure_message(error), error))
         else:
             self.parts.append(Part(what, weight))
+        if captured.getvalue().strip() and self.stderr_note is None:
+            self.stderr_note = (
+                "your code wrote to stderr (a progress bar?): "
+                f"{first_line(captured.getvalue(), 120)!r}. The check kept it out of this cell's "
+                "output, which nbgrader would score 0; in your own cells prefer "
+                "`from tqdm.auto import tqdm`, which draws a widget instead.")
 
     @property
     def failed(self) -> list[Part]:
@@ -176,6 +189,8 @@ class Marks:
             mark = "✓" if part.passed else "✗"
             text = part.what if part.passed else f"{part.what}: {part.message}"
             lines.append(f"<li>{mark} {html.escape(text)}</li>")
+        if self.stderr_note:
+            lines.append(f"<li>ℹ {html.escape(self.stderr_note)}</li>")
         hint = (" <small>(checks.full_traceback(marks) shows where each failure happened)"
                 "</small>" if self.failed else "")
         return (f"<div><b>{self.score:g} / {self.points:g} points</b>{hint}"
@@ -183,6 +198,7 @@ class Marks:
 
     def _repr_json_(self) -> dict:
         return {"points": self.score, "max": self.points, "refused": self.refused,
+                "stderr_note": self.stderr_note,
                 "parts": [{"what": part.what, "weight": part.weight, "passed": part.passed,
                            "message": part.message} for part in self.parts]}
 
@@ -211,6 +227,12 @@ def expect(name: str, got, expected: torch.Tensor, when: str, *, rtol: float = 1
             shown = (f"values up to {float((got - expected).abs().max()):.3g} away from the "
                      "expected ones")
         raise CheckFailed(f"{name} {when} returned {shown}.")
+
+
+def first_line(text: str, limit: int = 200) -> str:
+    """The first line of ``text`` with something on it, cut at ``limit`` characters ('' if
+    none): a progress bar redraws its line with \\r, and a stream may hold nothing else."""
+    return next((line.strip() for line in re.split(r"[\r\n]+", text) if line.strip()), "")[:limit]
 
 
 def _numbers(tensor: torch.Tensor) -> str:

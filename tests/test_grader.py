@@ -1,12 +1,12 @@
 """The grader (``python -m nstyle_helpers.assignments grade``) on committed fixture submissions.
 
 ``tests/fixtures/assignments/STUDENT/NOTEBOOK.ipynb`` are simulated students of assignment 2 (and
-one of assignment 1): correct, typical mistakes, one function unwritten, sizes written into the
-code (with an edited check cell), ``float(weight)``, a renamed function with a deleted check
-cell, a wrong function with the checks patched away, and a notebook cut off in the middle of
-its JSON. The grader runs once on all of them
-from another folder (module fixture); the tests read its report, CSV and feedback files, and
-compare its points with ``nbgrader autograde``'s on the same submissions.
+one each of assignments 1 and 3): correct, typical mistakes, one function unwritten, sizes
+written into the code (with an edited check cell), ``float(weight)``, a renamed function with a
+deleted check cell, a wrong function with the checks patched away, a correct A3 whose loop
+draws a tqdm progress bar, and a notebook cut off in the middle of its JSON. The grader runs
+once on all of them from another folder (module fixture); the tests read its report, CSV and
+feedback files, and compare its points with ``nbgrader autograde``'s on the same submissions.
 """
 
 from __future__ import annotations
@@ -108,6 +108,17 @@ def test_patched_checks_score_nothing_and_say_what_was_changed(graded):
         assert message.startswith("a cell of this notebook changed checks.expect, ")
         assert "checks.check_gram_matrix" in message and "nh.gram_matrix" in message
         assert "graded cells score 0" in message
+
+
+def test_a_progress_bar_in_a_correct_loop_costs_nothing_and_is_noted(graded):
+    """progress_bar solved A3 correctly, its loop wrapped in tqdm (stderr): the checks keep
+    the bar out of the graded cells' output, so both paths give every point."""
+    assert graded["points"]["progress_bar"] == {"check_total_variation": 2.0,
+                                                "check_combined_loss": 3.0,
+                                                "check_optimization_loop": 3.0}
+    note = _messages(graded, "progress_bar")["check_optimization_loop"]
+    assert note.startswith("your code wrote to stderr (a progress bar?): ")
+    assert "tqdm.auto" in note
 
 
 def test_broken_renamed_and_deleted_get_a_clear_line(graded):
