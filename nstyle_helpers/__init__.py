@@ -3,6 +3,7 @@
 The pipeline, one module per concept, each depending only on those above it:
 
 ================  ==============================================================
+``version``       the package's version, in one place
 ``errors``        the exceptions for bad input, one clear sentence each
 ``environment``   every environment variable the package reads (NSTYLE_*, TQDM_DISABLE)
 ``validation``    input checks shared by the library and the command line
@@ -11,10 +12,12 @@ The pipeline, one module per concept, each depending only on those above it:
 ``examples``      the example images by name (manifest, download, sha256, cache)
 ``weights``       where VGG19's weights come from (torchvision, a file, random)
 ``features``      VGG19 layer names and the frozen, truncated feature extractor
+``memory``        will a run fit: its peak memory estimated, refused before it starts
 ``winograd``      3×3 convolutions with Winograd's algorithm on a CPU (NNPACK)
 ``acceleration``  the extractor in bfloat16 / channels_last on a GPU, Winograd on a CPU
 ``losses``        the paper's losses as pure functions
 ``objective``     features + losses + weights → named loss terms for a batch
+``lbfgs``         L-BFGS for a batch of independent problems: a memory per image
 ``optimize``      one Adam / L-BFGS loop with history, snapshots, progress bar
 ``defaults``      default settings for torchvision's weights, and their derivation
 ``color``         colour preservation: YIQ, luminance-only transfer, histogram matching
@@ -23,8 +26,8 @@ The pipeline, one module per concept, each depending only on those above it:
 ``transfer``      style transfer (with every control above) and the reconstructions
 ``session``       what a notebook runs with (device, weights, precision, quick mode)
 ``lessons``       each notebook's sizes and step counts (its cost table states them)
-``display``       matplotlib figures (compute nothing, return figures)
 ``movie``         the optimisation as an animated GIF (snapshots → frames), written whole
+``display``       matplotlib figures (compute nothing, return figures)
 ``widgets``       ipywidgets built from pure render functions
 ``marks``         partial credit of a graded cell, and the short CheckFailed message
 ``checks``        assignment checks: a student's function against the reference
@@ -32,6 +35,7 @@ The pipeline, one module per concept, each depending only on those above it:
 ``grading``       grading submissions without nbgrader (hidden tests put back, run, scored)
 ``assignments``   student versions of the assignment notebooks, and the grade command
 ``cli``           the command line
+``__main__``      ``python -m nstyle_helpers``, the same command line
 ================  ==============================================================
 
 Nothing heavy runs at import: no network is built and no weights are loaded until asked.
@@ -57,8 +61,8 @@ from .multiscale import MultiScaleResult, coarse_to_fine
 from .session import describe_session
 from .integrity import graded_checks
 from . import lessons
+from .version import __version__
 
-__version__ = "0.1.0"
 
 __all__ = [
     "CONTENT_LAYER", "CONTENT_LAYERS_FIG1", "STYLE_LAYERS", "VGG19_LAYERS",

@@ -59,7 +59,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import grading
 from .errors import AssignmentError
+from .grading import DEFAULT_SOURCE
 
 __all__ = ["AssignmentError", "CODE_STUB", "TEXT_STUB", "student_version", "build", "main"]
 
@@ -67,8 +69,6 @@ __all__ = ["AssignmentError", "CODE_STUB", "TEXT_STUB", "student_version", "buil
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 TEXT_STUB = "YOUR ANSWER HERE"
 
-#: The solution notebooks of this repository (found from the package, not the working folder).
-DEFAULT_SOURCE = Path(__file__).resolve().parent.parent / "notebooks" / "assignments"
 RELEASE = "release"
 PROG = "python -m nstyle_helpers.assignments"
 
@@ -298,8 +298,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _grade(args) -> int:
-    from . import grading
-
     try:
         grades = grading.grade(args.submissions, source=args.source, timeout=args.timeout,
                                quick=not args.full)

@@ -9,6 +9,7 @@ counts intensities 0..255; we divide by 255 because that is what torchvision's V
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 import tempfile
@@ -36,6 +37,7 @@ __all__ = [
     "save_image",
     "write_first_free",
     "save_new_image",
+    "validate_image",
     "validate_output_path",
     "validate_writable_path",
     "write_atomically",
@@ -111,6 +113,7 @@ def load_image_bytes(data: bytes | memoryview, name: str = "the uploaded file", 
 
     Example:
         >>> import io
+import math
         >>> buffer = io.BytesIO()
         >>> Image.new("L", (4, 2)).save(buffer, format="PNG")
         >>> load_image_bytes(buffer.getvalue(), "grey.png").shape
@@ -189,6 +192,53 @@ def _too_large(path, pixels: int, max_pixels: int, what: str) -> str:
     return (f"{path} is too large: {what} ({pixels / 1e6:.3g} megapixels) is over the limit "
             f"of {max_pixels / 1e6:g} megapixels; shrink it with an image editor first (style "
             "transfer works at a few hundred to a few thousand pixels anyway).")
+
+
+def validate_image(image, name: str = "image", *, batch: int | None = 1,
+                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """An image batch as the package computes with it: (N, 3, H, W) ``dtype`` in [0, 1].
+
+    Accepted and converted: a Pillow image (any mode, as :func:`~nstyle_helpers.images.load_image`
+    converts it), a (3, H, W) tensor (a batch of one), a uint8 tensor (0..255 ÷ 255), a
+    float32 or float64 tensor (to ``dtype``, the extractor's: float32 unless you built a
+    float64 one), and a non-contiguous tensor (made contiguous: L-BFGS needs flat views of
+    its parameters). Refused with one sentence: anything else (a NumPy array, a list),
+    another dtype, another shape, not ``batch`` images (``None``: any number), NaN or
+    values outside [0, 1].
+    """
+    if isinstance(image, Image.Image):
+        image = pil_to_tensor(image)
+    if isinstance(image, np.ndarray):
+        raise ImageError(f"{name} is a NumPy array {image.shape}; pass a tensor, e.g. "
+                         "torch.from_numpy(array).permute(2, 0, 1)[None] / 255 for an (H, W, 3) "
+                         "uint8 array, or load the file with load_image.")
+    if not isinstance(image, torch.Tensor):
+        raise ImageError(f"{name} is a {type(image).__name__}; pass an (N, 3, H, W) tensor "
+                         "in [0, 1], e.g. from load_image.")
+    if image.dim() == 3:
+        image = image.unsqueeze(0)
+    if image.dim() != 4 or image.shape[1] != 3:
+        raise ImageError(f"{name} has shape {tuple(image.shape)}; pass an (N, 3, H, W) RGB "
+                         "batch, e.g. load_image(path) (1, 3, H, W).")
+    if batch is not None and image.shape[0] != batch:
+        raise ImageError(f"{name} holds {image.shape[0]} images; pass {batch}, e.g. "
+                         f"{name}[:1].")
+    if image.numel() == 0:
+        raise ImageError(f"{name} has shape {tuple(image.shape)}, no pixels; pass an image at "
+                         "least 1 pixel high and wide.")
+    if image.dtype == torch.uint8:
+        image = image.float() / 255.0
+    if image.dtype not in (torch.float32, torch.float64):
+        raise ImageError(f"{name} is {str(image.dtype).replace('torch.', '')}; pass float32 "
+                         "values in [0, 1], e.g. image.float().")
+    low, high = float(image.detach().min()), float(image.detach().max())
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ImageError(f"{name} contains NaN or infinite values; pass pixel values in [0, 1].")
+    if low < 0.0 or high > 1.0:
+        hint = " (it looks like 0..255: divide by 255)" if high > 1.5 else ""
+        raise ImageError(f"{name} has values from {low:.4g} to {high:.4g}, outside [0, 1]"
+                         f"{hint}; pass pixel values in [0, 1], e.g. image.clamp(0, 1).")
+    return image.to(dtype).contiguous()
 
 
 def pil_to_tensor(image: Image.Image) -> torch.Tensor:

@@ -66,8 +66,8 @@ def describe_setup(device: torch.device) -> str:
 
     import torchvision
 
-    from . import __version__
     from .examples import cache_dir, cached_examples
+    from .version import __version__
 
     hub = Path(torch.hub.get_dir()) / "checkpoints"
     examples = ", ".join(f"{name} {state}" for name, state in cached_examples().items())

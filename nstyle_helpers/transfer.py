@@ -49,7 +49,7 @@ from .defaults import CPU_STEPS, LossWeights, relative_weights, resolve_balance,
 from .features import CONTENT_LAYER, STYLE_LAYERS, FeatureExtractor, VGG19Features, \
     feature_shape, validate_image_size, validate_layer_names
 from .errors import MaskError, SettingsError
-from .images import resize, white_noise
+from .images import resize, validate_image, white_noise
 from .multiscale import MultiScaleResult, coarse_to_fine, stage_sizes, validate_scale_steps, \
     validate_scales
 from .multistyle import MultiStyleObjective, resize_masks, scale_style, validate_blend, \
@@ -57,9 +57,10 @@ from .multistyle import MultiStyleObjective, resize_masks, scale_style, validate
 from .objective import Objective, one_hot_layer_weights
 from .optimize import OptimizationResult, Progress, optimize
 from .weights import resolve_weights_source
-from .validation import (extractor_dtype, validate_image, validate_learning_rate,
-                         validate_loss_weight, validate_memory, validate_optimizer,
-                         validate_pooling, validate_same_device, validate_seed, validate_steps)
+from .memory import validate_memory
+from .validation import (extractor_dtype, validate_learning_rate, validate_loss_weight,
+                         validate_optimizer, validate_pooling, validate_same_device,
+                         validate_seed, validate_steps)
 
 __all__ = ["INITS", "RunConfig", "TransferConfig", "build_extractor", "run_balance",
            "transfer_loss_weights",
@@ -152,7 +153,7 @@ def build_extractor(layers: Sequence[str], config: RunConfig, device: torch.devi
     wrapping one (both are :class:`~nstyle_helpers.features.FeatureExtractor`).
 
     With ``size`` (H, W), first refuse a run of ``batch`` such images that cannot fit in
-    ``device``'s free memory (:func:`~nstyle_helpers.validation.validate_memory`), before
+    ``device``'s free memory (:func:`~nstyle_helpers.memory.validate_memory`), before
     any weights are loaded.
 
     Run the fast way for ``device`` (:func:`~nstyle_helpers.acceleration.accelerate`): on a

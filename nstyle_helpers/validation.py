@@ -12,19 +12,16 @@ their boundary, before anything is computed.
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import torch
-from PIL import Image
 
-from .errors import ImageError, SettingsError
+from .errors import SettingsError
 
 __all__ = ["FLOAT32_MAX", "MAX_SIDE", "MAX_SEED", "OPTIMIZERS", "POOLINGS",
            "validate_optimizer", "validate_pooling", "validate_steps", "validate_size",
-           "validate_learning_rate", "validate_loss_weight", "validate_seed", "validate_image",
-           "extractor_dtype", "validate_same_device", "estimated_memory", "available_memory",
-           "validate_memory"]
+           "validate_learning_rate", "validate_loss_weight", "validate_seed",
+           "extractor_dtype", "validate_same_device"]
 
 #: Largest finite float32 (about 3.4e38): loss weights and learning rates above it overflow.
 FLOAT32_MAX = float(torch.finfo(torch.float32).max)
@@ -124,55 +121,6 @@ def validate_seed(seed) -> int:
     return int(seed)
 
 
-def validate_image(image, name: str = "image", *, batch: int | None = 1,
-                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """An image batch as the package computes with it: (N, 3, H, W) ``dtype`` in [0, 1].
-
-    Accepted and converted: a Pillow image (any mode, as :func:`~nstyle_helpers.images.load_image`
-    converts it), a (3, H, W) tensor (a batch of one), a uint8 tensor (0..255 ÷ 255), a
-    float32 or float64 tensor (to ``dtype``, the extractor's: float32 unless you built a
-    float64 one), and a non-contiguous tensor (made contiguous: L-BFGS needs flat views of
-    its parameters). Refused with one sentence: anything else (a NumPy array, a list),
-    another dtype, another shape, not ``batch`` images (``None``: any number), NaN or
-    values outside [0, 1].
-    """
-    if isinstance(image, Image.Image):
-        from .images import pil_to_tensor  # images imports this module
-
-        image = pil_to_tensor(image)
-    if isinstance(image, np.ndarray):
-        raise ImageError(f"{name} is a NumPy array {image.shape}; pass a tensor, e.g. "
-                         "torch.from_numpy(array).permute(2, 0, 1)[None] / 255 for an (H, W, 3) "
-                         "uint8 array, or load the file with load_image.")
-    if not isinstance(image, torch.Tensor):
-        raise ImageError(f"{name} is a {type(image).__name__}; pass an (N, 3, H, W) tensor "
-                         "in [0, 1], e.g. from load_image.")
-    if image.dim() == 3:
-        image = image.unsqueeze(0)
-    if image.dim() != 4 or image.shape[1] != 3:
-        raise ImageError(f"{name} has shape {tuple(image.shape)}; pass an (N, 3, H, W) RGB "
-                         "batch, e.g. load_image(path) (1, 3, H, W).")
-    if batch is not None and image.shape[0] != batch:
-        raise ImageError(f"{name} holds {image.shape[0]} images; pass {batch}, e.g. "
-                         f"{name}[:1].")
-    if image.numel() == 0:
-        raise ImageError(f"{name} has shape {tuple(image.shape)}, no pixels; pass an image at "
-                         "least 1 pixel high and wide.")
-    if image.dtype == torch.uint8:
-        image = image.float() / 255.0
-    if image.dtype not in (torch.float32, torch.float64):
-        raise ImageError(f"{name} is {str(image.dtype).replace('torch.', '')}; pass float32 "
-                         "values in [0, 1], e.g. image.float().")
-    low, high = float(image.detach().min()), float(image.detach().max())
-    if not (math.isfinite(low) and math.isfinite(high)):
-        raise ImageError(f"{name} contains NaN or infinite values; pass pixel values in [0, 1].")
-    if low < 0.0 or high > 1.0:
-        hint = " (it looks like 0..255: divide by 255)" if high > 1.5 else ""
-        raise ImageError(f"{name} has values from {low:.4g} to {high:.4g}, outside [0, 1]"
-                         f"{hint}; pass pixel values in [0, 1], e.g. image.clamp(0, 1).")
-    return image.to(dtype).contiguous()
-
-
 def extractor_dtype(extractor) -> torch.dtype:
     """The dtype ``extractor`` computes in (float32 for ``None``: what the package builds)."""
     parameter = next(extractor.parameters(), None) if extractor is not None else None
@@ -185,62 +133,3 @@ def validate_same_device(reference: torch.Tensor, **others: torch.Tensor | None)
         if tensor is not None and tensor.device != reference.device:
             raise SettingsError(f"{name} is on {tensor.device} but the content image is on "
                                 f"{reference.device}; move it with .to({str(reference.device)!r}).")
-
-
-# --------------------------------------------------------------------------------------------
-# Memory: refuse a run that cannot fit before it starts, with the size that does fit.
-
-#: Peak bytes of a forward and backward pass per value of the network's module outputs
-#: (conv and ReLU outputs counted separately, plus the input). Calibrated on the CPU: a
-#: 2048 × 1363 px run through relu5_1 peaked at 8.2 GiB, 5.2 bytes per value (float32 values,
-#: what autograd keeps for the backward pass, gradient buffers); 6 leaves a margin.
-_BYTES_PER_VALUE = 6
-
-
-def estimated_memory(layers, height: int, width: int, batch: int = 1) -> int:
-    """Approximate peak memory in bytes of one loss evaluation (forward + backward) of a
-    batch of ``batch`` H×W images through VGG19 up to the deepest of ``layers``."""
-    from .features import VGG19_LAYERS, feature_shape, validate_layer_names
-
-    layers = validate_layer_names(layers)
-    deepest = max(VGG19_LAYERS.index(layer) for layer in layers)
-    values = 3 * height * width
-    for name in VGG19_LAYERS[: deepest + 1]:
-        channels, h, w = feature_shape(name, height, width)
-        values += channels * h * w
-    return _BYTES_PER_VALUE * values * batch
-
-
-def available_memory(device: torch.device) -> int | None:
-    """Bytes free for a run on ``device``: free GPU memory on CUDA, the available RAM on a
-    CPU (Linux's MemAvailable, else the physical size); ``None`` where unknown (MPS)."""
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
-    if device.type != "cpu":
-        return None
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def validate_memory(layers, height: int, width: int, device: torch.device,
-                    batch: int = 1) -> None:
-    """Refuse an H×W run whose estimated memory is more than ``device`` has free."""
-    needed = estimated_memory(layers, height, width, batch)
-    free = available_memory(device)
-    if free is None or needed <= free:
-        return
-    longer = max(height, width)
-    fits = int(longer * math.sqrt(free / needed))
-    raise SettingsError(
-        f"A {width}×{height} run{f' of {batch} images' if batch > 1 else ''} needs about "
-        f"{needed / 2**30:.1f} GiB on {device}, more than the {free / 2**30:.1f} GiB free; "
-        f"at most about {fits} px (longer side) fits: use a smaller size.")

@@ -30,7 +30,7 @@ from .environment import WEIGHTS_ENV, weights_setting
 from .errors import WeightsError
 
 __all__ = ["WEIGHTS_ENV", "RandomWeightsWarning", "resolve_weights_source",
-           "load_features_state_dict"]
+           "load_features_state_dict", "clear_cache"]
 
 #: Environment variable choosing the weights: ``imagenet``, ``random`` or a file path.
 
@@ -88,6 +88,14 @@ def load_features_state_dict(source: str | Path, conv_indices: list[int], *,
         full = _file_state_dict(str(path.resolve()), path.stat().st_mtime_ns if path.is_file() else 0)
         label = str(path)
     return _select_features(full, conv_indices, label)
+
+
+def clear_cache() -> None:
+    """Forget the state dicts kept in memory (torchvision's and the last two files read), so
+    that the next extractor reads them again: after replacing a file within the same second,
+    or in tests that must not see another test's weights."""
+    _imagenet_state_dict.cache_clear()
+    _file_state_dict.cache_clear()
 
 
 @functools.lru_cache(maxsize=1)

@@ -33,9 +33,9 @@ from .defaults import tutorial_equivalent_weights
 from .errors import ImageError, LayerError, NstyleError, OutputError
 from .features import (CONTENT_LAYER, STYLE_LAYERS, VGG19Features, validate_image_size,
                        validate_layer_names, feature_shape, style_layer_sets)
-from .images import load_image_bytes, save_new_image, to_pil
+from .images import load_image_bytes, save_new_image, to_pil, validate_image
 from .optimize import OptimizationResult, Progress
-from .validation import validate_image, validate_steps
+from .validation import validate_steps
 from .transfer import (INITS, RunConfig, TransferConfig, build_extractor, reconstruct_style,
                        run_balance, style_transfer, transfer_loss_weights)
 

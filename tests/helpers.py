@@ -233,14 +233,12 @@ def link_or_copy(source: Path, target: Path) -> Path:
 
 @pytest.fixture
 def clean_weight_caches():
-    """Empty weights.py's lru_caches before and after, so no test sees another's weights."""
+    """Empty weights.py's caches before and after, so no test sees another's weights."""
     from nstyle_helpers import weights
 
-    weights._imagenet_state_dict.cache_clear()
-    weights._file_state_dict.cache_clear()
+    weights.clear_cache()
     yield
-    weights._imagenet_state_dict.cache_clear()
-    weights._file_state_dict.cache_clear()
+    weights.clear_cache()
 
 
 class NotAStateDict:

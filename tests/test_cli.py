@@ -316,7 +316,7 @@ def test_bad_style_weight(cli, tmp_path):
 def test_weights_file_that_is_not_vgg19(cli, tmp_path, bad, kind):
     """--weights with a file that is not a VGG19 state dict: exit 2, one line naming it."""
     path, fragment = bad["weights"][kind]
-    weights_module._file_state_dict.cache_clear()
+    weights_module.clear_cache()
     out = tmp_path / "out.png"
     with unchanged(out):
         result = cli("transfer", "--size", "32", "--steps", "1", "-q", "--weights", path,
@@ -340,12 +340,12 @@ def test_pretrained_weights_offline(cli, tmp_path, monkeypatch):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
-    weights_module._imagenet_state_dict.cache_clear()
+    weights_module.clear_cache()
     out = tmp_path / "out.png"
     with unchanged(out):
         result = cli("transfer", "--size", "32", "--steps", "1", "-q", "--weights", "imagenet",
                      "-o", out)
-    weights_module._imagenet_state_dict.cache_clear()
+    weights_module.clear_cache()
     assert_cli_error(result, "Could not download", "NSTYLE_WEIGHTS=random", "--weights PATH")
 
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nstyle_helpers import validation
+from nstyle_helpers import memory
 
 from helpers import cli  # noqa: F401 (fixture)
 
@@ -43,7 +43,7 @@ def _text(value) -> str:
 
 @pytest.mark.parametrize("option", list(OPTIONS))
 def test_every_accepted_value_runs_or_fails_in_one_line(option, cli, tmp_path, monkeypatch):
-    monkeypatch.setattr(validation, "available_memory", lambda device: 64 * 2**20)
+    monkeypatch.setattr(memory, "available_memory", lambda device: 64 * 2**20)
     size = () if option == "--size" else ("--size", "24")
     init = ("--init", "noise") if option == "--seed" else ()
 

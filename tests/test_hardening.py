@@ -26,11 +26,12 @@ from PIL import Image
 import nstyle_helpers as nh
 from nstyle_helpers import images as images_module
 from nstyle_helpers import movie, multiscale
-from nstyle_helpers import validation
+from nstyle_helpers import memory, validation
 from nstyle_helpers.errors import DivergedError, ImageError, LayerError, SettingsError
 from nstyle_helpers.features import VGG19Features
 from nstyle_helpers.transfer import RunConfig, TransferConfig, style_transfer
-from nstyle_helpers.validation import validate_image, validate_same_device
+from nstyle_helpers.images import validate_image
+from nstyle_helpers.validation import validate_same_device
 from nstyle_helpers.widgets import StyleReconstructionExplorer, StyleTransferExplorer
 
 from helpers import FAST, assert_cli_error, cli  # noqa: F401 (fixture)
@@ -200,7 +201,7 @@ def test_an_image_with_no_pixels_gets_one_sentence():
 
 
 def test_a_run_that_cannot_fit_in_memory_is_refused_before_it_starts(monkeypatch):
-    monkeypatch.setattr(validation, "available_memory", lambda device: 2**20)  # 1 MiB
+    monkeypatch.setattr(memory, "available_memory", lambda device: 2**20)  # 1 MiB
     with pytest.raises(SettingsError, match=r"needs about .* GiB on cpu, more than the .* "
                                             r"free; at most about \d+ px"):
         nh.style_transfer(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64),

@@ -7,6 +7,7 @@ download function is replaced by one that fails, so no test can reach the intern
 
 from __future__ import annotations
 
+import os
 import pickle
 import urllib.error
 import warnings
@@ -190,8 +191,6 @@ def test_shallow_layers_need_only_their_own_convolutions(tmp_path, vgg19_files,
 
 def test_edited_weights_file_is_read_again(tmp_path, vgg19_files, clean_weight_caches):
     """The file cache is keyed on the modification time: a rewritten file is reloaded."""
-    import os
-
     path = tmp_path / "w.pth"
     state = {k: v.clone() for k, v in vgg19_files.features.state_dict().items()
              if k.startswith("0.")}
@@ -205,7 +204,17 @@ def test_edited_weights_file_is_read_again(tmp_path, vgg19_files, clean_weight_c
     torch.testing.assert_close(second, first + 1)
 
 
-def test_module_cache_functions_exist_for_tests():
-    """The lru_caches the tests clear are really there (a rename would silently break them)."""
-    assert hasattr(weights._imagenet_state_dict, "cache_clear")
-    assert hasattr(weights._file_state_dict, "cache_clear")
+def test_clear_cache_makes_the_next_extractor_read_the_file_again(tmp_path, clean_weight_caches):
+    path = tmp_path / "vgg.pth"
+    state = VGG19Features(["conv1_1"], weights="random").body.state_dict()
+    torch.save(state, path)
+    first = VGG19Features(["conv1_1"], weights=path, progress=False).body[0].weight.clone()
+    stat = os.stat(path)
+    state["0.weight"] += 1
+    torch.save(state, path)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # the same mtime: still cached
+    cached = VGG19Features(["conv1_1"], weights=path, progress=False).body[0].weight
+    torch.testing.assert_close(cached, first)
+    weights.clear_cache()
+    again = VGG19Features(["conv1_1"], weights=path, progress=False).body[0].weight
+    torch.testing.assert_close(again, first + 1)
