@@ -193,6 +193,29 @@ def test_the_peer_benchmark_compares_on_the_shared_real_features_by_default_and_
     assert not list(Path(tempfile.gettempdir()).glob("nstyle-peer-*"))  # scratch removed
 
 
+def test_the_job_benchmark_times_the_users_job_and_the_tutorials_to_its_loss(tmp_path):
+    job = _load("job")
+    threads = torch.get_num_threads()
+    try:
+        for steps in (6, 6, 4):  # the same configuration twice: its older result is replaced
+            assert job.main(["--size", "32", "--steps", str(steps), "--threads", "1",
+                             "--output", str(tmp_path)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    runs = json.loads((tmp_path / "job-cpu.json").read_text())
+    assert [run["measurement"]["steps"] for run in runs] == [6, 4]
+    for run in runs:
+        m = run["measurement"]
+        assert m["evaluations"] >= m["steps"] and m["seconds"] > 0
+        assert "vgg19_layout_imagenet_vgg16.pth" in run["environment"]["weights"]
+        for name in ("tutorial (published)", "tutorial, frozen weights"):
+            t = m["tutorials"][name]
+            assert t["reached"] == (t["best"] <= m["loss"])
+            assert 1 <= t["evaluations"] <= 2 * m["steps"] + 20
+    table = (tmp_path / "job-cpu.md").read_text()
+    assert table.count("| 32x") == 2 and "ratio" in table
+
+
 def test_the_peer_benchmark_refuses_a_missing_weights_file_in_one_sentence(
         peer, tmp_path, capsys):
     with pytest.raises(SystemExit) as stopped:
