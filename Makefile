@@ -38,14 +38,17 @@ assignments: $(STAMP)
 
 ## Time to quality against the PyTorch tutorial's own algorithm (benchmarks/peer.py: 2 and 1
 ## threads, both layer sets, 256 and 384 px, 3 repetitions, 3 perturbed starts: hours on a
-## 2-core CPU), then one evaluation, batched sweeps and the GPU targets (benchmarks/run.py).
-## Not part of `make test`; writes benchmarks/results/peer-cpu.md and <device>.md.
+## 2-core CPU), the user's whole job against it (benchmarks/job.py), then one evaluation,
+## batched sweeps and the GPU targets (benchmarks/run.py). On the shared real-feature weights
+## where they exist. Not part of `make test`; writes benchmarks/results/peer-cpu.md,
+## job-cpu.md and <device>.md.
 benchmark: $(STAMP)
 	$(PY) benchmarks/peer.py --starts 3
+	$(PY) benchmarks/job.py
 	$(PY) benchmarks/run.py --threads 2
 
 ## The peer comparison for both layer sets and both thread counts at 256 px, one repetition
-## (15.9-23.2 min measured on quiet 2-core CPUs; see docs/DEVELOPING.md), into
+## (15.9-23.2 min measured on quiet 2-core CPUs, random weights; see docs/DEVELOPING.md), into
 ## benchmarks/results/quick/ so that it never replaces the three-repetition results.
 benchmark-quick: $(STAMP)
 	$(PY) benchmarks/peer.py --sizes 256 --reps 1 --output benchmarks/results/quick
