@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/peer.py                # 2 and 1 threads, both layer sets,
                                                        # 256 and 384 px, 3 repetitions: hours
     .venv/bin/python benchmarks/peer.py --sizes 256 --reps 1 --output benchmarks/results/quick
-                                                       # make benchmark-quick: 16-23 min
+                                                       # make benchmark-quick (16-23 min
+                                                       # on random weights)
     .venv/bin/python benchmarks/peer.py --threads 2 --load     # two busy processes meanwhile
     .venv/bin/python benchmarks/peer.py --threads 2 --sizes 256 --starts 5  # + perturbed starts
     .venv/bin/python benchmarks/peer.py --threads 2 --sizes 256 --bfloat16  # + the opt-in
@@ -40,9 +41,10 @@ weights 10⁶ and 1 were chosen for torchvision's activation scale; a Caffe-trai
 activations are about 200 times larger, and at that scale the tutorial's function is all
 style. So a file's activations are multiplied by ``--activation-scale`` (default 1/200; the
 first convolution's weights and every bias scaled, which ReLU and max pooling pass through
-exactly): the function a torchvision user minimises, on real features. Results accumulate in ``benchmarks/results/peer-cpu.json`` and
-``.md`` (one section per run of this script; a configuration measured again replaces its
-older result), with the load average before and after every configuration. Ctrl-C or SIGTERM
+exactly): the function a torchvision user minimises, on real features. Results accumulate in
+``benchmarks/results/peer-cpu.json`` and ``.md`` (one section per run of this script, real
+features first; a configuration measured again on the same CPU and weights replaces its older
+result), with the load average before and after every configuration. Ctrl-C or SIGTERM
 stops the whole script (exit status 130), kills the busy processes and writes nothing.
 """
 
