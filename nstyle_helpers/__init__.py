@@ -39,6 +39,12 @@ The pipeline, one module per concept, each depending only on those above it:
 ================  ==============================================================
 
 Nothing heavy runs at import: no network is built and no weights are loaded until asked.
+
+**The public API** is what ``__all__`` exports, the top level a student uses
+(``nh.load_image``, ``nh.style_transfer``, ...), and the modules in :data:`PUBLIC_MODULES`,
+which the notebooks import as namespaces (``from nstyle_helpers import display, widgets``).
+Everything else is the package's own; ``tests/test_api.py`` fails when a notebook, the README
+or a guide reaches past the public API.
 """
 
 from .defaults import default_size, default_steps, quick_mode, quick_or, tutorial_equivalent_weights
@@ -48,7 +54,7 @@ from .errors import (DeviceError, DivergedError, ImageError, ImageTooSmallError,
 from .examples import example_image_path, example_names
 from .features import (CONTENT_LAYER, CONTENT_LAYERS_FIG1, STYLE_LAYERS, VGG19_LAYERS,
                        VGG19Features, feature_shape, style_layer_sets)
-from .images import load_image, load_image_bytes, save_image, to_pil, white_noise
+from .images import load_image, load_image_bytes, resize, save_image, to_pil, white_noise
 from .losses import (combined_loss, content_loss, gram_matrix, pixel_loss, style_layer_loss,
                      total_variation)
 from .objective import Objective
@@ -64,6 +70,10 @@ from . import lessons
 from .version import __version__
 
 
+#: The modules notebooks and guides import as namespaces, beside the names in ``__all__``.
+PUBLIC_MODULES = ("checks", "color", "display", "lessons", "multiscale", "multistyle",
+                  "widgets")
+
 __all__ = [
     "CONTENT_LAYER", "CONTENT_LAYERS_FIG1", "STYLE_LAYERS", "VGG19_LAYERS",
     "DeviceError", "DivergedError", "ImageError", "ImageTooSmallError", "LayerError",
@@ -74,7 +84,7 @@ __all__ = [
     "combined_loss", "content_loss", "example_image_path", "example_names", "feature_shape",
     "gram_matrix", "load_image", "load_image_bytes", "optimize", "pixel_loss", "quick_mode",
     "quick_or",
-    "reconstruct_content", "reconstruct_style", "resolve_device", "save_image",
+    "reconstruct_content", "reconstruct_style", "resize", "resolve_device", "save_image",
     "style_layer_loss", "style_layer_sets", "style_transfer", "to_pil", "total_variation",
     "tutorial_equivalent_weights", "white_noise",
     # beyond the paper
