@@ -67,6 +67,8 @@ __all__ = [
     "guided_style_layer_loss",
     "masks_from_labels",
     "load_label_masks",
+    "blend_table",
+    "style_term",
     "BlendedStyle",
     "GuidedStyle",
     "MultiStyleObjective",
@@ -346,21 +348,40 @@ class MultiStyleObjective(Objective):
         styles = _as_image_list(style_images)
         if not styles:
             raise SettingsError("Give at least one style image.")
-        if masks is None:
-            blend = torch.tensor([validate_blend(style_blend, len(styles))],
-                                 dtype=torch.float64)  # (1, S)
-            style = BlendedStyle(styles, blend)
-        else:
-            if content_image is None:
-                raise MaskError("Masks describe regions of the content image; give one.")
-            table = ([[1.0 if s == r else 0.0 for s in range(len(styles))]
-                      for r in range(len(styles))] if style_blend is None else style_blend)
-            masks = validate_masks(masks, *content_image.shape[-2:], regions=len(table))
-            blend = torch.tensor([validate_blend(row, len(styles)) for row in table],
-                                 dtype=torch.float64)  # (R, S)
-            style = GuidedStyle(styles, blend, masks.to(device=content_image.device,
-                                                        dtype=content_image.dtype))
+        if masks is not None and content_image is None:
+            raise MaskError("Masks describe regions of the content image; give one.")
+        size = (0, 0) if content_image is None else tuple(content_image.shape[-2:])
+        blend, masks = blend_table(len(styles), style_blend, masks, size)
+        if masks is not None:
+            masks = masks.to(device=content_image.device, dtype=content_image.dtype)
+        style = style_term(styles, blend, masks)
         super().__init__(extractor, content_image=content_image, style=style, **kwargs)
+
+
+def blend_table(style_count: int, style_blend, masks: torch.Tensor | None,
+                size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The style blend checked, as an (R, S) float64 table (R = 1 without masks), and the
+    masks checked against ``size`` (H, W) and R (None without masks): the one place both
+    :class:`MultiStyleObjective` and :func:`~nstyle_helpers.transfer.style_transfer` check
+    them. With masks, ``style_blend`` is a table, one row per region; ``None`` gives region r
+    style r."""
+    if masks is None:
+        return torch.tensor([validate_blend(style_blend, style_count)], dtype=torch.float64), None
+    table = ([[1.0 if s == r else 0.0 for s in range(style_count)]
+              for r in range(style_count)] if style_blend is None else style_blend)
+    if any(isinstance(row, (int, float)) for row in table):
+        raise MaskError("With masks, style_blend is a table: one row of style weights per "
+                        "region.")
+    masks = validate_masks(masks, *size, regions=len(table))
+    return torch.tensor([validate_blend(row, style_count) for row in table],
+                        dtype=torch.float64), masks
+
+
+def style_term(styles: Sequence[torch.Tensor], blend: torch.Tensor,
+               masks: torch.Tensor | None) -> BlendedStyle:
+    """The style term of a checked :func:`blend_table`: guided by ``masks`` (at the generated
+    images' size) where there are masks, else blended."""
+    return BlendedStyle(styles, blend) if masks is None else GuidedStyle(styles, blend, masks)
 
 
 def load_label_masks(path, size: tuple[int, int], regions: int) -> torch.Tensor:

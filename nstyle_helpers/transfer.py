@@ -48,12 +48,12 @@ from .defaults import CPU_STEPS, LossWeights, relative_weights, resolve_balance,
     tutorial_equivalent_weights, validate_balance
 from .features import CONTENT_LAYER, STYLE_LAYERS, FeatureExtractor, VGG19Features, \
     feature_shape, validate_image_size, validate_layer_names
-from .errors import MaskError, SettingsError
+from .errors import SettingsError
 from .images import resize, validate_image, white_noise
 from .multiscale import MultiScaleResult, coarse_to_fine, stage_sizes, validate_scale_steps, \
     validate_scales
-from .multistyle import MultiStyleObjective, resize_masks, scale_style, validate_blend, \
-    validate_masks, validate_style_scale
+from .multistyle import BlendedStyle, blend_table, resize_masks, scale_style, style_term, \
+    validate_style_scale
 from .objective import Objective, one_hot_layer_weights
 from .optimize import OptimizationResult, Progress, optimize
 from .weights import resolve_weights_source
@@ -264,7 +264,7 @@ def style_transfer(content: torch.Tensor,
     if preserve_color not in PRESERVE_COLOR:
         raise SettingsError(f"preserve_color must be one of {', '.join(PRESERVE_COLOR)}, "
                             f"not {preserve_color!r}.")
-    masks = _checked_masks(masks, styles, style_blend, content)
+    blend, masks = _checked_blend(masks, styles, style_blend, content)
     if style_scale is not None:
         style_scale = validate_style_scale(style_scale)
     elif scales is not None:
@@ -291,8 +291,8 @@ def style_transfer(content: torch.Tensor,
         work = grey_as_rgb(luminance(content_k)) if grey else content_k
         styles_k = [_prepare_style(s, content_k, (h, w), style_scale, preserve_color)
                     for s in styles]
-        objective = _objective(extractor, configs, balance, work, styles_k, style_blend,
-                               None if masks is None else resize_masks(masks, (h, w)))
+        objective = _objective(extractor, configs, balance, work, style_term(
+            styles_k, blend, None if masks is None else resize_masks(masks, (h, w))))
         if start is None:
             start = _start_images(run, n, content_k, init)
             if grey:
@@ -328,20 +328,12 @@ def _as_style_list(style, dtype: torch.dtype) -> list[torch.Tensor]:
             for i, s in enumerate(styles)]
 
 
-def _checked_masks(masks, styles, style_blend, content) -> torch.Tensor | None:
-    """The masks checked against the content and the styles (and the blend), or None."""
-    if masks is None:
-        validate_blend(style_blend, len(styles))
-        return None
-    regions = len(styles) if style_blend is None else len(style_blend)
-    masks = validate_masks(masks, *content.shape[-2:], regions=regions)
-    if style_blend is not None:
-        for row in style_blend:
-            if isinstance(row, (int, float)):
-                raise MaskError("With masks, style_blend is a table: one row of style "
-                                "weights per region.")
-            validate_blend(row, len(styles))
-    return masks.to(device=content.device, dtype=content.dtype)
+def _checked_blend(masks, styles, style_blend,
+                   content) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The (R, S) blend table and the masks on the content's device (None without masks),
+    checked once, before any weights are loaded."""
+    blend, masks = blend_table(len(styles), style_blend, masks, tuple(content.shape[-2:]))
+    return blend, None if masks is None else masks.to(device=content.device, dtype=content.dtype)
 
 
 def _start_images(run: TransferConfig, n: int, content: torch.Tensor,
@@ -368,8 +360,8 @@ def _prepare_style(style: torch.Tensor, content_k: torch.Tensor, size: tuple[int
     return style
 
 
-def _objective(extractor, configs: list[TransferConfig], balance: str, content, styles,
-               style_blend, masks):
+def _objective(extractor, configs: list[TransferConfig], balance: str, content,
+               style: BlendedStyle) -> Objective:
     # Each config's α, β and w_l at this stage's size (the tutorial's setting converted, or
     # its own), as (N,) tensors: image n gets config n's weights and layers.
     height, width = content.shape[-2:]
@@ -383,9 +375,9 @@ def _objective(extractor, configs: list[TransferConfig], balance: str, content, 
         c_weights[config.content_layer][i] = 1.0
         for layer, weight in weights.layer_weights.items():
             s_weights[layer][i] = weight
-    return MultiStyleObjective(
-        extractor, style_images=styles, style_blend=style_blend, masks=masks,
-        content_image=content, content_layers=c_weights, style_layers=s_weights,
+    return Objective(
+        extractor, style=style, content_image=content, content_layers=c_weights,
+        style_layers=s_weights,
         content_weight=alphas, style_weight=betas,
         tv_weight=torch.tensor([c.tv_weight for c in configs]),
         relative=balance == "relative")
