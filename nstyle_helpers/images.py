@@ -113,7 +113,6 @@ def load_image_bytes(data: bytes | memoryview, name: str = "the uploaded file", 
 
     Example:
         >>> import io
-import math
         >>> buffer = io.BytesIO()
         >>> Image.new("L", (4, 2)).save(buffer, format="PNG")
         >>> load_image_bytes(buffer.getvalue(), "grey.png").shape
