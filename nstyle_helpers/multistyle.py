@@ -369,7 +369,7 @@ def blend_table(style_count: int, style_blend, masks: torch.Tensor | None,
         return torch.tensor([validate_blend(style_blend, style_count)], dtype=torch.float64), None
     table = ([[1.0 if s == r else 0.0 for s in range(style_count)]
               for r in range(style_count)] if style_blend is None else style_blend)
-    if any(isinstance(row, (int, float)) for row in table):
+    if isinstance(table, (int, float)) or any(isinstance(row, (int, float)) for row in table):
         raise MaskError("With masks, style_blend is a table: one row of style weights per "
                         "region.")
     masks = validate_masks(masks, *size, regions=len(table))

@@ -157,6 +157,10 @@ def test_bad_masks_are_refused_by_the_objective(vgg):
                             **kwargs(content))
     with pytest.raises(MaskError, match="give one"):
         MultiStyleObjective(vgg, style_images=[a, b], masks=halves(), style_layers=["relu1_1"])
+    for blend in (0.5, [0.5, 0.5]):  # with masks the blend is a table, one row per region
+        with pytest.raises(MaskError, match="With masks, style_blend is a table"):
+            MultiStyleObjective(vgg, style_images=[a, b], masks=halves(), style_blend=blend,
+                                **kwargs(content))
 
 
 def test_masks_from_labels_and_label_files(tmp_path):
