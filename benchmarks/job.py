@@ -40,7 +40,8 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 from machine import busy_processes, cpu_name, run_stoppable  # noqa: E402
-from peer import FROZEN, TUTORIAL, Problem, Weights, default_weights  # noqa: E402
+from peer import (FROZEN, TUTORIAL, Problem, Weights, add_weights_options,  # noqa: E402
+                  check_weights_options)
 
 import nstyle_helpers as ns  # noqa: E402
 from nstyle_helpers.defaults import CPU_SIZE, CPU_STEPS  # noqa: E402
@@ -107,15 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--load", action="store_true",
                         help="keep every core busy with another process meanwhile")
-    parser.add_argument("--weights", default=default_weights(),
-                        help="as benchmarks/peer.py's --weights")
-    parser.add_argument("--activation-scale", type=float, default=1 / 200,
-                        help="as benchmarks/peer.py's --activation-scale")
+    add_weights_options(parser)
     parser.add_argument("--output", default=str(HERE / "results"), help="results folder")
     args = parser.parse_args(argv)
-    if args.weights != "random" and not Path(args.weights).is_file():
-        parser.error(f"--weights {args.weights}: no such file; give a VGG19 features state "
-                     "dict or 'random'.")
+    check_weights_options(parser, args)
     warnings.simplefilter("ignore", ns.weights.RandomWeightsWarning)
     for variable in ("NSTYLE_PRECISION", "NSTYLE_WINOGRAD", "NSTYLE_DEVICE"):
         os.environ.pop(variable, None)  # the defaults, as a user gets them

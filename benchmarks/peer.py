@@ -117,7 +117,9 @@ class Weights:
     def label(self) -> str:
         if self.name == "random":
             return RANDOM_LABEL
-        return f"{self.name} (ImageNet VGG16, Simonyan & Zisserman), activations ×{self.scale:g}"
+        shared = self.name == SHARED_WEIGHTS.name  # only the shared file is known to be VGG16
+        credit = " (ImageNet VGG16, Simonyan & Zisserman)" if shared else ""
+        return f"{self.name}{credit}, activations ×{self.scale:g}"
 
 
 def scaled_activations(state: dict, scale: float) -> dict:
@@ -367,20 +369,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bfloat16", action="store_true",
                         help="also time the opt-in NSTYLE_PRECISION=bfloat16 (a CPU with "
                              "native bfloat16 only)")
-    parser.add_argument("--weights", default=default_weights(),
-                        help="a VGG19 features state dict file or 'random' (default: the shared "
-                             "real-feature file where it exists, else $NSTYLE_WEIGHTS, else "
-                             f"random; here {default_weights()})")
-    parser.add_argument("--activation-scale", type=float, default=1 / 200,
-                        help="multiply a weights file's activations by this (default 1/200: "
-                             "the shared Caffe-trained file at torchvision's scale)")
+    add_weights_options(parser)
     parser.add_argument("--output", default=str(HERE / "results"), help="results folder")
     args = parser.parse_args(argv)
-    if args.weights != "random" and not Path(args.weights).is_file():
-        parser.error(f"--weights {args.weights}: no such file; give a VGG19 features state "
-                     "dict or 'random'.")
-    if not args.activation_scale > 0:
-        parser.error("--activation-scale must be a positive number.")
+    check_weights_options(parser, args)
     if args.bfloat16 and not native_bfloat16("cpu"):
         parser.error("--bfloat16 needs a CPU with native bfloat16 (AVX512-BF16 or AMX); this "
                      "one would emulate it, dozens of times slower than float32. Leave it out.")
@@ -443,6 +435,25 @@ def main(argv: list[str] | None = None) -> int:
     (out / "peer-cpu.md").write_text("\n".join(markdown(run) for run in runs))
     print(f"wrote {out / 'peer-cpu.md'} ({report['environment']['total_seconds'] / 60:.1f} min)")
     return 0
+
+
+def add_weights_options(parser: argparse.ArgumentParser) -> None:
+    """``--weights`` and ``--activation-scale``, as this script and ``job.py`` take them."""
+    parser.add_argument("--weights", default=default_weights(),
+                        help="a VGG19 features state dict file or 'random' (default: the shared "
+                             "real-feature file where it exists, else $NSTYLE_WEIGHTS, else "
+                             f"random; here {default_weights()})")
+    parser.add_argument("--activation-scale", type=float, default=1 / 200,
+                        help="multiply a weights file's activations by this (default 1/200: "
+                             "the shared Caffe-trained file at torchvision's scale)")
+
+
+def check_weights_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.weights != "random" and not Path(args.weights).is_file():
+        parser.error(f"--weights {args.weights}: no such file; give a VGG19 features state "
+                     "dict or 'random'.")
+    if not args.activation_scale > 0:
+        parser.error("--activation-scale must be a positive number.")
 
 
 def default_weights() -> str:
