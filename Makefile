@@ -34,7 +34,7 @@ test-browser: $(STAMP)
 
 ## Regenerate the student versions of the assignments (notebooks/assignments/release/).
 assignments: $(STAMP)
-	$(PY) -m nstyle_helpers.assignments build
+	$(PY) -m nstyle_helpers.classroom build
 
 ## Time to quality against the PyTorch tutorial's own algorithm (benchmarks/peer.py: 2 and 1
 ## threads, both layer sets, 256 and 384 px, 3 repetitions, 3 perturbed starts: hours on a

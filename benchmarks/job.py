@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/job.py --size 256 --threads 1 --load
 
 ``make run`` paints the Great Wave onto Chicago at 384 px in 300 L-BFGS steps (the CPU
-defaults, :mod:`nstyle_helpers.defaults`). This script times that job as the library runs it
+defaults, :mod:`nstyle_helpers.core.defaults`). This script times that job as the library runs it
 (``style_transfer`` with the defaults and the paper's layers; model building included, image
 files not, which both sides would read and write alike), takes the tutorial's own loss of the
 image it returns, and then times the tutorial's algorithm (:mod:`tutorial`, as published and
@@ -44,8 +44,9 @@ from peer import (FROZEN, TUTORIAL, Problem, Weights, add_weights_options,  # no
                   check_weights_options)
 
 import nstyle_helpers as ns  # noqa: E402
-from nstyle_helpers.defaults import CPU_SIZE, CPU_STEPS  # noqa: E402
+from nstyle_helpers.core.defaults import CPU_SIZE, CPU_STEPS  # noqa: E402
 from nstyle_helpers.transfer import TransferConfig, style_transfer  # noqa: E402
+from nstyle_helpers.core.weights import RandomWeightsWarning  # noqa: E402
 
 
 def time_job(problem: Problem, steps: int) -> dict:
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default=str(HERE / "results"), help="results folder")
     args = parser.parse_args(argv)
     check_weights_options(parser, args)
-    warnings.simplefilter("ignore", ns.weights.RandomWeightsWarning)
+    warnings.simplefilter("ignore", RandomWeightsWarning)
     for variable in ("NSTYLE_PRECISION", "NSTYLE_WINOGRAD", "NSTYLE_DEVICE"):
         os.environ.pop(variable, None)  # the defaults, as a user gets them
     torch.set_num_threads(args.threads)

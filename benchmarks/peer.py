@@ -73,10 +73,11 @@ from tutorial import (TUTORIAL_CONTENT_LAYER, TUTORIAL_STYLE_LAYERS,  # noqa: E4
                       TutorialRun, build_tutorial_model, run_tutorial)
 
 import nstyle_helpers as ns  # noqa: E402
-from nstyle_helpers.acceleration import PRECISION_ENV, native_bfloat16  # noqa: E402
-from nstyle_helpers.features import CONTENT_LAYER, STYLE_LAYERS, VGG19Features  # noqa: E402
-from nstyle_helpers.images import resize  # noqa: E402
+from nstyle_helpers.accel.acceleration import PRECISION_ENV, native_bfloat16  # noqa: E402
+from nstyle_helpers.core.features import CONTENT_LAYER, STYLE_LAYERS, VGG19Features  # noqa: E402
+from nstyle_helpers.core.images import resize  # noqa: E402
 from nstyle_helpers.transfer import TransferConfig, style_transfer  # noqa: E402
+from nstyle_helpers.core.weights import RandomWeightsWarning  # noqa: E402
 
 LAYER_SETS = {
     "tutorial": (TUTORIAL_CONTENT_LAYER, TUTORIAL_STYLE_LAYERS),
@@ -376,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.bfloat16 and not native_bfloat16("cpu"):
         parser.error("--bfloat16 needs a CPU with native bfloat16 (AVX512-BF16 or AMX); this "
                      "one would emulate it, dozens of times slower than float32. Leave it out.")
-    warnings.simplefilter("ignore", ns.weights.RandomWeightsWarning)
+    warnings.simplefilter("ignore", RandomWeightsWarning)
     for variable in (PRECISION_ENV, "NSTYLE_WINOGRAD", "NSTYLE_DEVICE"):
         os.environ.pop(variable, None)  # the defaults, as a user gets them
     threads = [int(t) for t in args.threads.split(",")]

@@ -46,12 +46,15 @@ from machine import cpu_name, run_stoppable  # noqa: E402
 from tutorial import build_tutorial_model  # noqa: E402
 
 import nstyle_helpers as ns  # noqa: E402
-from nstyle_helpers.acceleration import (AcceleratedFeatures, accelerate,  # noqa: E402
-                                         configure_backends, native_bfloat16, resolve_precision)
-from nstyle_helpers.features import (CONTENT_LAYER, CONTENT_LAYERS_FIG1, STYLE_LAYERS,  # noqa: E402
-                                     VGG19_LAYERS, VGG19Features, feature_shape)
-from nstyle_helpers.images import resize  # noqa: E402
-from nstyle_helpers.winograd import nnpack_available  # noqa: E402
+from nstyle_helpers.accel.acceleration import (AcceleratedFeatures, accelerate,  # noqa: E402
+                                               configure_backends, native_bfloat16,
+                                               resolve_precision)
+from nstyle_helpers.core.features import (CONTENT_LAYER, CONTENT_LAYERS_FIG1,  # noqa: E402
+                                          STYLE_LAYERS, VGG19_LAYERS, VGG19Features,
+                                          feature_shape)
+from nstyle_helpers.core.images import resize  # noqa: E402
+from nstyle_helpers.accel.winograd import nnpack_available  # noqa: E402
+from nstyle_helpers.core.weights import RandomWeightsWarning  # noqa: E402
 from nstyle_helpers.transfer import (RunConfig, TransferConfig, build_extractor,  # noqa: E402
                                      reconstruct_content, style_transfer, transfer_loss_weights)
 
@@ -402,7 +405,7 @@ def main(argv=None) -> int:
     parser.add_argument("--output", default=str(HERE / "results"),
                         help="folder for <device>.json and <device>.md")
     args = parser.parse_args(argv)
-    warnings.simplefilter("ignore", ns.weights.RandomWeightsWarning)
+    warnings.simplefilter("ignore", RandomWeightsWarning)
     os.environ.pop("NSTYLE_PRECISION", None)
     device = ns.resolve_device(args.device)
     if device.type == "cpu":

@@ -26,9 +26,9 @@ users know rather than with a baseline of our own making:
   ``model.requires_grad_(False)``. ``frozen`` chooses between the two.
 
 The tutorial's layers are ``conv_4`` for content and ``conv_1`` ... ``conv_5`` for style, in the
-project's names (:mod:`nstyle_helpers.features`) conv2_2 and conv1_1, conv1_2, conv2_1, conv2_2,
-conv3_1: outputs *before* their ReLU. The paper's layers are ``relu_1, relu_3, relu_5, relu_9,
-relu_13`` and ``relu_10`` in the tutorial's names. :func:`tutorial_name` converts.
+project's names (:mod:`nstyle_helpers.core.features`) conv2_2 and conv1_1, conv1_2, conv2_1,
+conv2_2, conv3_1: outputs *before* their ReLU. The paper's layers are ``relu_1, relu_3, relu_5,
+relu_9, relu_13`` and ``relu_10`` in the tutorial's names. :func:`tutorial_name` converts.
 
 Only the benchmark's bookkeeping is added: every evaluation's loss and time are recorded, and a
 run can stop at the first evaluation whose loss reaches a target (the time-to-quality measure).
@@ -45,7 +45,7 @@ import torch.nn.functional as tf
 import torchvision
 from torch import nn
 
-from nstyle_helpers.features import VGG19_LAYERS
+from nstyle_helpers.core.features import VGG19_LAYERS
 
 __all__ = ["TUTORIAL_CONTENT_LAYER", "TUTORIAL_STYLE_LAYERS", "tutorial_name",
            "build_tutorial_model", "TutorialModel", "TutorialRun", "run_tutorial"]

@@ -1,42 +1,58 @@
 """nstyle_helpers: the helper package of the nstyle notebooks (Gatys et al., neural style).
 
-The pipeline, one module per concept, each depending only on those above it:
+The package in six folders by concept and audience, and the style transfer and command line
+above them. Each module imports only modules listed above it in this table (at the top of the
+file or inside a function: ``tests/test_layers.py`` parses every import), so there is no import
+cycle and this table is the map of the package (``docs/DESIGN.md`` draws it):
 
-================  ==============================================================
-``version``       the package's version, in one place
-``errors``        the exceptions for bad input, one clear sentence each
-``environment``   every environment variable the package reads (NSTYLE_*, TQDM_DISABLE)
-``validation``    input checks shared by the library and the command line
-``devices``       CUDA, then MPS, then CPU; overridable
-``images``        files ↔ (N, 3, H, W) tensors in [0, 1]; white noise
-``examples``      the example images by name (manifest, download, sha256, cache)
-``weights``       where VGG19's weights come from (torchvision, a file, random)
-``features``      VGG19 layer names and the frozen, truncated feature extractor
-``memory``        will a run fit: its peak memory estimated, refused before it starts
-``winograd``      3×3 convolutions with Winograd's algorithm on a CPU (NNPACK)
-``acceleration``  the extractor in bfloat16 / channels_last on a GPU, Winograd on a CPU
-``losses``        the paper's losses as pure functions
-``objective``     features + losses + weights → named loss terms for a batch
-``lbfgs``         L-BFGS for a batch of independent problems: a memory per image
-``optimize``      one Adam / L-BFGS loop with history, snapshots, progress bar
-``defaults``      default settings for torchvision's weights, and their derivation
-``color``         colour preservation: YIQ, luminance-only transfer, histogram matching
-``multistyle``    several styles blended, style scale, spatial masks (guided Grams)
-``multiscale``    coarse-to-fine optimisation for high resolutions
-``transfer``      style transfer (with every control above) and the reconstructions
-``session``       what a notebook runs with (device, weights, precision, quick mode)
-``lessons``       each notebook's sizes and step counts (its cost table states them)
-``movie``         the optimisation as an animated GIF (snapshots → frames), written whole
-``display``       matplotlib figures (compute nothing, return figures)
-``widgets``       ipywidgets built from pure render functions
-``marks``         partial credit of a graded cell, and the short CheckFailed message
-``checks``        assignment checks: a student's function against the reference
-``integrity``     graded cells check with the package's own code, whatever a cell changed
-``grading``       grading submissions without nbgrader (hidden tests put back, run, scored)
-``assignments``   student versions of the assignment notebooks, and the grade command
-``cli``           the command line
-``__main__``      ``python -m nstyle_helpers``, the same command line
-================  ==============================================================
+===================================  ======================================================
+**base/**: plumbing every layer uses
+``base.version``                     the package's version, in one place
+``base.errors``                      the exceptions for bad input, one clear sentence each
+``base.environment``                 every environment variable read (NSTYLE_*, TQDM_DISABLE)
+``base.validation``                  input checks shared by the library and the command line
+``base.devices``                     CUDA, then MPS, then CPU; overridable
+**core/**: the paper's pipeline
+``core.images``                      files ↔ (N, 3, H, W) tensors in [0, 1]; white noise
+``core.examples``                    the example images by name (manifest, download, sha256)
+``core.weights``                     where VGG19's weights come from (torchvision, file, random)
+``core.features``                    VGG19 layer names and the frozen, truncated extractor
+``core.memory``                      will a run fit: its peak memory, refused before it starts
+``core.losses``                      the paper's losses as pure functions
+``core.objective``                   features + losses + weights → named loss terms
+``core.lbfgs``                       L-BFGS for a batch of independent problems
+``core.optimize``                    one Adam / L-BFGS loop: history, snapshots, progress bar
+``core.defaults``                    default settings for torchvision's weights, derived
+**accel/**: speed, same results
+``accel.winograd``                   3×3 convolutions with Winograd's algorithm on a CPU
+``accel.acceleration``               bfloat16 / channels_last on a GPU, Winograd on a CPU
+**controls/**: beyond the paper
+``controls.color``                   colour preservation: YIQ, luminance-only, histograms
+``controls.multistyle``              several styles blended, style scale, spatial masks
+``controls.multiscale``              coarse-to-fine optimisation for high resolutions
+**the one entry point**
+``transfer``                         style transfer with every control; the reconstructions
+**teaching/**: what the notebooks show
+``teaching.session``                 what a notebook runs with (device, weights, quick mode)
+``teaching.lessons``                 each notebook's sizes and step counts
+``teaching.movie``                   the optimisation as an animated GIF, written whole
+``teaching.display``                 matplotlib figures (compute nothing, return figures)
+``teaching.widgets``                 ipywidgets built from pure render functions
+**classroom/**: assignments and grading
+``classroom.marks``                  partial credit of a graded cell, CheckFailed's message
+``classroom.checks.common``          what every check shares (shapes, mistakes, loops)
+``classroom.checks.a1``              assignment 1's checks (pixels, content)
+``classroom.checks.a2``              assignment 2's checks (Gram matrix, style)
+``classroom.checks.a3``              assignment 3's checks (TV, combined loss, the loop)
+``classroom.checks``                 the checks the notebooks use, from the three above
+``classroom.integrity``              graded cells check with the package's own code
+``classroom.grading``                grading submissions without nbgrader
+``classroom.assignments``            the student versions, and the build / grade commands
+``classroom.__main__``               ``python -m nstyle_helpers.classroom build|grade``
+**the command line**
+``cli``                              ``nstyle transfer|reconstruct|info``
+``__main__``                         ``python -m nstyle_helpers``, the same command line
+===================================  ======================================================
 
 Nothing heavy runs at import: no network is built and no weights are loaded until asked.
 
@@ -47,32 +63,50 @@ Everything else is the package's own; ``tests/test_api.py`` fails when a noteboo
 or a guide reaches past the public API.
 """
 
-from .defaults import default_size, default_steps, quick_mode, quick_or, tutorial_equivalent_weights
-from .devices import resolve_device
-from .errors import (DeviceError, DivergedError, ImageError, ImageTooSmallError, LayerError,
-                     MaskError, NstyleError, OutputError, SettingsError, WeightsError)
-from .examples import example_image_path, example_names
-from .features import (CONTENT_LAYER, CONTENT_LAYERS_FIG1, STYLE_LAYERS, VGG19_LAYERS,
-                       VGG19Features, feature_shape, style_layer_sets)
-from .images import load_image, load_image_bytes, resize, save_image, to_pil, white_noise
-from .losses import (combined_loss, content_loss, gram_matrix, pixel_loss, style_layer_loss,
-                     total_variation)
-from .objective import Objective
-from .optimize import OptimizationResult, optimize
+import importlib
+
+from .core.defaults import (default_size, default_steps, quick_mode, quick_or,
+                            tutorial_equivalent_weights)
+from .base.devices import resolve_device
+from .base.errors import (DeviceError, DivergedError, ImageError, ImageTooSmallError, LayerError,
+                          MaskError, NstyleError, OutputError, SettingsError, WeightsError)
+from .core.examples import example_image_path, example_names
+from .core.features import (CONTENT_LAYER, CONTENT_LAYERS_FIG1, STYLE_LAYERS, VGG19_LAYERS,
+                            VGG19Features, feature_shape, style_layer_sets)
+from .core.images import load_image, load_image_bytes, resize, save_image, to_pil, white_noise
+from .core.losses import (combined_loss, content_loss, gram_matrix, pixel_loss, style_layer_loss,
+                          total_variation)
+from .core.objective import Objective
+from .core.optimize import OptimizationResult, optimize
 from .transfer import (RunConfig, TransferConfig, build_extractor, reconstruct_content,
                        reconstruct_style, style_transfer, transfer_loss_weights)
-from .color import combine_luminance, match_color_histogram, rgb_to_yiq, yiq_to_rgb
-from .multistyle import MultiStyleObjective, guided_gram_matrix
-from .multiscale import MultiScaleResult, coarse_to_fine
-from .session import describe_session
-from .integrity import graded_checks
-from . import lessons
-from .version import __version__
+from .controls.color import combine_luminance, match_color_histogram, rgb_to_yiq, yiq_to_rgb
+from .controls.multistyle import MultiStyleObjective, guided_gram_matrix
+from .controls.multiscale import MultiScaleResult, coarse_to_fine
+from .teaching.session import describe_session
+from .classroom.integrity import graded_checks
+from .base.version import __version__
 
 
-#: The modules notebooks and guides import as namespaces, beside the names in ``__all__``.
-PUBLIC_MODULES = ("checks", "color", "display", "lessons", "multiscale", "multistyle",
-                  "widgets")
+#: The modules notebooks and guides import as namespaces (``from nstyle_helpers import
+#: display``), beside the names in ``__all__``, and where each lives. They load when first used.
+PUBLIC_MODULES = {
+    "checks": "classroom.checks",
+    "color": "controls.color",
+    "display": "teaching.display",
+    "lessons": "teaching.lessons",
+    "multiscale": "controls.multiscale",
+    "multistyle": "controls.multistyle",
+    "widgets": "teaching.widgets",
+}
+
+
+def __getattr__(name: str):
+    # A public module by its short name, imported on first use: widgets and display import
+    # ipywidgets and matplotlib, which the command line never needs.
+    if name in PUBLIC_MODULES:
+        return importlib.import_module(f"{__name__}.{PUBLIC_MODULES[name]}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "CONTENT_LAYER", "CONTENT_LAYERS_FIG1", "STYLE_LAYERS", "VGG19_LAYERS",

@@ -2,7 +2,7 @@
 
 Every mistake a user can make gets exit status 2 and one line on stderr saying what is
 wrong and what to do, before any long computation where possible; the output file is only
-ever written whole (see :func:`nstyle_helpers.images.save_image`).
+ever written whole (see :func:`nstyle_helpers.core.images.save_image`).
 """
 
 from __future__ import annotations
@@ -17,25 +17,26 @@ from pathlib import Path
 
 import torch
 
-from .defaults import BALANCES, RELATIVE_CONTENT_WEIGHT, RELATIVE_STYLE_WEIGHT, default_size, \
-    default_steps
-from .devices import resolve_device
-from .errors import DivergedError, NstyleError, OutputError, OutputExistsError, SettingsError
-from .examples import image_path
-from .features import CONTENT_LAYER, STYLE_LAYERS, validate_layer_names
-from .images import (load_image, resize, save_image, save_new_image, validate_output_path,
-                     write_first_free)
-from .movie import (default_snapshot_every, ending_with_result, validate_movie_path,
-                    validate_snapshot_every, write_movie)
-from .optimize import DEFAULT_LR, OPTIMIZERS
-from .session import describe_setup
-from .validation import (POOLINGS, validate_learning_rate, validate_loss_weight, validate_seed,
-                         validate_size, validate_steps)
+from .core.defaults import (BALANCES, RELATIVE_CONTENT_WEIGHT, RELATIVE_STYLE_WEIGHT, default_size,
+                            default_steps)
+from .base.devices import resolve_device
+from .base.errors import DivergedError, NstyleError, OutputError, OutputExistsError, SettingsError
+from .core.examples import image_path
+from .core.features import CONTENT_LAYER, STYLE_LAYERS, validate_layer_names
+from .core.images import (load_image, resize, save_image, save_new_image, validate_output_path,
+                          write_first_free)
+from .teaching.movie import (default_snapshot_every, ending_with_result, validate_movie_path,
+                             validate_snapshot_every, write_movie)
+from .core.optimize import DEFAULT_LR, OPTIMIZERS
+from .teaching.session import describe_setup
+from .base.validation import (POOLINGS, validate_learning_rate, validate_loss_weight, validate_seed,
+                              validate_size, validate_steps)
 from .transfer import (INITS, RunConfig, TransferConfig, reconstruct_content, reconstruct_style,
                        style_transfer)
-from .color import PRESERVE_COLOR
-from .multiscale import validate_scale_steps, validate_scales
-from .multistyle import MAX_STYLE_SCALE, load_label_masks, validate_blend, validate_style_scale
+from .controls.color import PRESERVE_COLOR
+from .controls.multiscale import validate_scale_steps, validate_scales
+from .controls.multistyle import (MAX_STYLE_SCALE, load_label_masks, validate_blend,
+                                  validate_style_scale)
 
 __all__ = ["main", "console_main"]
 
@@ -51,7 +52,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _validated(validate, value):
-    # The library's own validator (nstyle_helpers.validation); its sentence is the usage error.
+    # The library's own validator (nstyle_helpers.base.validation); its sentence is the usage error.
     try:
         return validate(value)
     except NstyleError as error:
@@ -171,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "--style-blend or placed by --mask")
     transfer.add_argument("--content-weight", type=_weight("the content weight"),
                           help="alpha (default: the balance's, see --balance and "
-                               "nstyle_helpers/defaults.py)")
+                               "nstyle_helpers/core/defaults.py)")
     transfer.add_argument("--style-weight", type=_weight("the style weight"),
                           help="beta (default: likewise)")
     transfer.add_argument("--balance", choices=BALANCES,

@@ -1,7 +1,7 @@
 r"""The experiments of the paper as functions: style transfer and the two reconstructions.
 
-Each one builds an :class:`~nstyle_helpers.objective.Objective` and runs
-:func:`~nstyle_helpers.optimize.optimize`; nothing here that a student could not assemble
+Each one builds an :class:`~nstyle_helpers.core.objective.Objective` and runs
+:func:`~nstyle_helpers.core.optimize.optimize`; nothing here that a student could not assemble
 from those two parts. Every function runs a *batch*: several settings (α/β ratios, content
 layers, layer sets) optimised side by side in one run, as one (N, 3, H, W) tensor.
 
@@ -10,24 +10,25 @@ follow-up paper (Gatys, Ecker, Bethge, Hertzmann & Shechtman, "Controlling Perce
 Factors in Neural Style Transfer", CVPR 2017) as keyword arguments. Each control lives in its
 own module, as pure functions a student can call one at a time:
 
-==========================  ==============================================================
-colour preservation         :mod:`nstyle_helpers.color` (luminance-only, histogram matching)
-several styles, blended     :mod:`nstyle_helpers.multistyle` (blended Gram targets)
-style scale                 :func:`nstyle_helpers.multistyle.scale_style`
-spatial control (masks)     :mod:`nstyle_helpers.multistyle` (guided Gram matrices)
-coarse-to-fine              :mod:`nstyle_helpers.multiscale`
+==========================  ==========================================================
+colour preservation         :mod:`~nstyle_helpers.controls.color` (luminance-only,
+                            histogram matching)
+several styles, blended     :mod:`~nstyle_helpers.controls.multistyle` (blended Grams)
+style scale                 :func:`~nstyle_helpers.controls.multistyle.scale_style`
+spatial control (masks)     :mod:`~nstyle_helpers.controls.multistyle` (guided Grams)
+coarse-to-fine              :mod:`~nstyle_helpers.controls.multiscale`
 total variation             ``TransferConfig.tv_weight``
-==========================  ==============================================================
+==========================  ==========================================================
 
 Where we depart from the follow-up paper:
 
 - Luminance-only transfer runs the unchanged VGG19 on grey images (R = G = B = Y), as the
   paper does, and takes the luminance of the optimised image at the end; where the
   stylised Y together with the content's chroma would leave the RGB cube, Y is clamped per
-  pixel (:func:`~nstyle_helpers.color.combine_luminance`) so the content's colours are kept
+  pixel (:func:`~nstyle_helpers.controls.color.combine_luminance`) so the content's colours are kept
   exactly rather than the luminance.
 - In spatial control each region takes the *whole* of its style image (the paper also
-  allows masks on the style images); see :mod:`nstyle_helpers.multistyle` for the
+  allows masks on the style images); see :mod:`nstyle_helpers.controls.multistyle` for the
   normalisation.
 - Coarse-to-fine keeps the style image's size relative to the content at every stage
   (``style_scale``, default 1), so the coarse stages optimise the same look as the fine one.
@@ -41,26 +42,26 @@ from dataclasses import dataclass
 
 import torch
 
-from .acceleration import accelerate
-from .color import PRESERVE_COLOR, combine_luminance, grey_as_rgb, luminance, \
-    match_color_histogram, match_luminance
-from .defaults import CPU_STEPS, LossWeights, relative_weights, resolve_balance, \
-    tutorial_equivalent_weights, validate_balance
-from .features import CONTENT_LAYER, STYLE_LAYERS, FeatureExtractor, VGG19Features, \
-    feature_shape, validate_image_size, validate_layer_names
-from .errors import SettingsError
-from .images import resize, validate_image, white_noise
-from .multiscale import MultiScaleResult, coarse_to_fine, stage_sizes, validate_scale_steps, \
-    validate_scales
-from .multistyle import BlendedStyle, blend_table, resize_masks, scale_style, style_term, \
-    validate_style_scale
-from .objective import Objective, one_hot_layer_weights
-from .optimize import OptimizationResult, Progress, optimize
-from .weights import resolve_weights_source
-from .memory import validate_memory
-from .validation import (extractor_dtype, validate_learning_rate, validate_loss_weight,
-                         validate_optimizer, validate_pooling, validate_same_device,
-                         validate_seed, validate_steps)
+from .accel.acceleration import accelerate
+from .controls.color import (PRESERVE_COLOR, combine_luminance, grey_as_rgb, luminance,
+                             match_color_histogram, match_luminance)
+from .core.defaults import (CPU_STEPS, LossWeights, relative_weights, resolve_balance,
+                            tutorial_equivalent_weights, validate_balance)
+from .core.features import (CONTENT_LAYER, STYLE_LAYERS, FeatureExtractor, VGG19Features,
+                            feature_shape, validate_image_size, validate_layer_names)
+from .base.errors import SettingsError
+from .core.images import resize, validate_image, white_noise
+from .controls.multiscale import (MultiScaleResult, coarse_to_fine, stage_sizes,
+                                  validate_scale_steps, validate_scales)
+from .controls.multistyle import (BlendedStyle, blend_table, resize_masks, scale_style, style_term,
+                                  validate_style_scale)
+from .core.objective import Objective, one_hot_layer_weights
+from .core.optimize import OptimizationResult, Progress, optimize
+from .core.weights import resolve_weights_source
+from .core.memory import validate_memory
+from .base.validation import (extractor_dtype, validate_learning_rate, validate_loss_weight,
+                              validate_optimizer, validate_pooling, validate_same_device,
+                              validate_seed, validate_steps)
 
 __all__ = ["INITS", "RunConfig", "TransferConfig", "build_extractor", "run_balance",
            "transfer_loss_weights",
@@ -76,7 +77,7 @@ class RunConfig:
     """Settings shared by every experiment.
 
     ``weights``: ``"imagenet"``, ``"random"``, a path, or ``None`` for ``$NSTYLE_WEIGHTS``.
-    ``steps`` counts optimiser steps (see :mod:`nstyle_helpers.optimize`); ``lr=None`` takes
+    ``steps`` counts optimiser steps (see :mod:`nstyle_helpers.core.optimize`); ``lr=None`` takes
     the optimiser's default; ``seed`` seeds the white noise.
     """
 
@@ -88,7 +89,7 @@ class RunConfig:
     weights: str | None = None
 
     def __post_init__(self):
-        # The same checks as the command line's (nstyle_helpers.validation), at construction.
+        # The same checks as the command line's (nstyle_helpers.base.validation), at construction.
         validate_optimizer(self.optimizer)
         validate_steps(self.steps)
         if self.lr is not None:
@@ -102,13 +103,13 @@ class TransferConfig(RunConfig):
     """A style-transfer run: L = α L_content + β L_style (+ total variation).
 
     ``content_weight`` (α), ``style_weight`` (β): ``None`` takes the PyTorch tutorial's
-    setting converted exactly to the paper's formulas (:mod:`nstyle_helpers.defaults`);
+    setting converted exactly to the paper's formulas (:mod:`nstyle_helpers.core.defaults`);
     the style layers' weights w_l are converted the same way. ``init`` is ``"content"``
     (start from the content image) or ``"noise"`` (white noise, as in the paper).
     ``balance``: ``"relative"`` (each layer's loss a relative error, so the balance holds
     on networks of any activation scale), ``"tutorial"`` (the paper's formulas with the
     tutorial's weights, exact for torchvision's VGG19), or ``None``: ``"tutorial"`` with
-    torchvision's own weights, ``"relative"`` with any other (:mod:`nstyle_helpers.defaults`).
+    torchvision's own weights, ``"relative"`` with any other (:mod:`nstyle_helpers.core.defaults`).
     """
 
     content_layer: str = CONTENT_LAYER
@@ -149,17 +150,17 @@ def build_extractor(layers: Sequence[str], config: RunConfig, device: torch.devi
                     *, progress: bool = True, size: tuple[int, int] | None = None,
                     batch: int = 1) -> FeatureExtractor:
     """A feature extractor for ``layers`` with the config's weights and pooling: a
-    :class:`VGG19Features`, or an :class:`~nstyle_helpers.acceleration.AcceleratedFeatures`
-    wrapping one (both are :class:`~nstyle_helpers.features.FeatureExtractor`).
+    :class:`VGG19Features`, or an :class:`~nstyle_helpers.accel.acceleration.AcceleratedFeatures`
+    wrapping one (both are :class:`~nstyle_helpers.core.features.FeatureExtractor`).
 
     With ``size`` (H, W), first refuse a run of ``batch`` such images that cannot fit in
-    ``device``'s free memory (:func:`~nstyle_helpers.memory.validate_memory`), before
+    ``device``'s free memory (:func:`~nstyle_helpers.core.memory.validate_memory`), before
     any weights are loaded.
 
-    Run the fast way for ``device`` (:func:`~nstyle_helpers.acceleration.accelerate`): on a
+    Run the fast way for ``device`` (:func:`~nstyle_helpers.accel.acceleration.accelerate`): on a
     recent NVIDIA GPU in bfloat16 and channels_last with cudnn.benchmark (features and losses
     still float32); on a CPU in float32 with PyTorch's convolutions (Winograd through NNPACK
-    with ``$NSTYLE_WINOGRAD=1``, :mod:`nstyle_helpers.winograd`), or in bfloat16 with
+    with ``$NSTYLE_WINOGRAD=1``, :mod:`nstyle_helpers.accel.winograd`), or in bfloat16 with
     ``$NSTYLE_PRECISION=bfloat16``.
     """
     if size is not None:
@@ -180,7 +181,7 @@ def run_balance(config: TransferConfig, extractor: FeatureExtractor | None = Non
 def transfer_loss_weights(height: int, width: int, content_layer: str = CONTENT_LAYER,
                           style_layers: Sequence[str] = STYLE_LAYERS, *,
                           balance: str = "tutorial") -> LossWeights:
-    """The default α, β and w_l for an H×W content image (:mod:`nstyle_helpers.defaults`).
+    """The default α, β and w_l for an H×W content image (:mod:`nstyle_helpers.core.defaults`).
 
     What :func:`style_transfer` uses when α and β are not given, for ``balance``
     ``"tutorial"`` (which depends on the image's size) or ``"relative"`` (which does not).
@@ -235,7 +236,7 @@ def style_transfer(content: torch.Tensor,
             stage; 0.5: finer strokes); ``None`` uses the styles as given (with ``scales``:
             1.0).
         masks: (R, H, W) region masks in [0, 1] at the content's size, one region per style
-            (see :func:`~nstyle_helpers.multistyle.validate_masks`).
+            (see :func:`~nstyle_helpers.controls.multistyle.validate_masks`).
         preserve_color: ``"none"``, ``"luminance"`` (transfer on luminance, keep the
             content's colour channels exactly) or ``"histogram"`` (recolour the styles to the
             content's colour mean and covariance first).
@@ -248,19 +249,98 @@ def style_transfer(content: torch.Tensor,
             ``init`` (resized to the first stage).
 
     Returns:
-        A :class:`~nstyle_helpers.multiscale.MultiScaleResult` (an ``OptimizationResult``);
+        A :class:`~nstyle_helpers.controls.multiscale.MultiScaleResult` (an ``OptimizationResult``);
         ``result.image`` is (N, 3, H', W') at the final size. With ``"luminance"`` the loss
         history is that of the grey problem the optimiser solved.
     """
-    dtype = extractor_dtype(extractor)
+    plan = _plan(content, style, configs, style_blend=style_blend, style_scale=style_scale,
+                 masks=masks, preserve_color=preserve_color, scales=scales,
+                 scale_steps=scale_steps, init=init, dtype=extractor_dtype(extractor))
+    # The finest stage is the largest: it must fit in memory.
+    extractor = extractor or build_extractor(plan.layers, plan.run, plan.content.device,
+                                             progress=progress, size=plan.sizes[-1],
+                                             batch=len(plan.configs))
+    extractor.validate_size(*plan.sizes[0])  # one passed in may compute deeper layers
+    balance = run_balance(plan.run, extractor)
+
+    def solve(stage: int, start: torch.Tensor | None, count: int) -> OptimizationResult:
+        h, w = plan.sizes[stage]
+        label = "style transfer" + (f" {w}×{h}" if len(plan.sizes) > 1 else "")
+        return optimize(plan.objective(stage, extractor, balance),
+                        plan.start(stage) if start is None else start,
+                        optimizer=plan.run.optimizer, steps=count, lr=plan.run.lr,
+                        progress=progress, snapshot_every=snapshot_every, callback=callback,
+                        description=label)
+
+    result = coarse_to_fine(solve, plan.sizes, plan.steps)
+    if plan.grey:
+        # The stylised luminance with the content's own colour channels (I, Q). The clamp
+        # only removes rounding (about 1e-8): combine_luminance keeps RGB in [0, 1].
+        result.image = combine_luminance(result.image,
+                                         resize(plan.content, plan.sizes[-1])).clamp_(0, 1)
+    return result
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A style transfer with every input checked: the images, the configs and the settings
+    they share, each stage's size and steps, the layers VGG19 must compute, the controls."""
+
+    content: torch.Tensor  #: (1, 3, H, W)
+    styles: list[torch.Tensor]  #: (1, 3, H_s, W_s) each
+    configs: list[TransferConfig]
+    run: TransferConfig  #: the settings every config shares (steps, optimizer, init, ...)
+    sizes: list[tuple[int, int]]  #: (h, w) per stage, coarse to fine
+    steps: list[int]  #: per stage
+    layers: list[str]
+    blend: torch.Tensor  #: (R, S) blend table
+    masks: torch.Tensor | None  #: (R, H, W) on the content's device, or None
+    style_scale: float | None
+    preserve_color: str
+    init: torch.Tensor | None  #: (N, 3, H', W') or None
+
+    @property
+    def grey(self) -> bool:
+        return self.preserve_color == "luminance"
+
+    def content_at(self, stage: int) -> torch.Tensor:
+        return resize(self.content, self.sizes[stage])
+
+    def objective(self, stage: int, extractor: FeatureExtractor, balance: str) -> Objective:
+        """The loss at stage ``stage``'s size: content (grey with ``"luminance"``), the styles
+        prepared for it and the masks resized to it."""
+        size = self.sizes[stage]
+        content = self.content_at(stage)
+        styles = [_prepare_style(s, content, size, self.style_scale, self.preserve_color)
+                  for s in self.styles]
+        masks = None if self.masks is None else resize_masks(self.masks, size)
+        work = grey_as_rgb(luminance(content)) if self.grey else content
+        return _objective(extractor, self.configs, balance, work,
+                          style_term(styles, self.blend, masks))
+
+    def start(self, stage: int) -> torch.Tensor:
+        """(N, 3, h, w) the starting images at stage ``stage``'s size: the given init, the
+        content or seeded noise (grey with ``"luminance"``)."""
+        content, n = self.content_at(stage), len(self.configs)
+        if self.init is not None:
+            start = resize(self.init, self.sizes[stage])
+        elif self.run.init == "content":
+            start = content.expand(n, -1, -1, -1)
+        else:
+            start = white_noise(*self.sizes[stage], batch=n, seed=self.run.seed,
+                                device=content.device)
+        return grey_as_rgb(luminance(start)) if self.grey else start
+
+
+def _plan(content, style, configs, *, style_blend, style_scale, masks, preserve_color, scales,
+          scale_steps, init, dtype: torch.dtype) -> _Plan:
+    # Everything is checked here, before VGG19 is built (torchvision's weights are a 548 MB
+    # download) or anything runs.
     content = validate_image(content, "content", dtype=dtype)
     styles = _as_style_list(style, dtype)
     validate_same_device(content, init=init, **{f"style {i + 1}": s for i, s in enumerate(styles)})
     configs = _as_list(configs)
     run = _shared_run_settings(configs, ("init", "balance"))
-    n = len(configs)
-    height, width = content.shape[-2:]
-    # Everything cheap is checked before VGG19 is built or anything runs.
     if preserve_color not in PRESERVE_COLOR:
         raise SettingsError(f"preserve_color must be one of {', '.join(PRESERVE_COLOR)}, "
                             f"not {preserve_color!r}.")
@@ -269,50 +349,23 @@ def style_transfer(content: torch.Tensor,
         style_scale = validate_style_scale(style_scale)
     elif scales is not None:
         style_scale = 1.0
+    height, width = content.shape[-2:]
     sizes = [(height, width)] if scales is None else stage_sizes(height, width,
                                                                  validate_scales(scales))
     steps = validate_scale_steps(run.steps if scale_steps is None else scale_steps, len(sizes))
     if init is not None:
-        init = validate_image(init, "init", batch=n, dtype=dtype)
+        init = validate_image(init, "init", batch=len(configs), dtype=dtype)
     layers = list(dict.fromkeys([*(c.content_layer for c in configs),
                                  *(l for c in configs for l in c.style_layers)]))
     _check_sizes(layers, [l for c in configs for l in c.style_layers], sizes[0], styles,
                  style_scale)
-    # The finest stage is the largest: it must fit in memory.
-    extractor = extractor or build_extractor(layers, run, content.device, progress=progress,
-                                             size=sizes[-1], batch=n)
-    extractor.validate_size(*sizes[0])  # one passed in may compute deeper layers
-    balance = run_balance(run, extractor)
-    grey = preserve_color == "luminance"
-
-    def solve(stage: int, start: torch.Tensor | None, count: int):
-        h, w = sizes[stage]
-        content_k = resize(content, (h, w))
-        work = grey_as_rgb(luminance(content_k)) if grey else content_k
-        styles_k = [_prepare_style(s, content_k, (h, w), style_scale, preserve_color)
-                    for s in styles]
-        objective = _objective(extractor, configs, balance, work, style_term(
-            styles_k, blend, None if masks is None else resize_masks(masks, (h, w))))
-        if start is None:
-            start = _start_images(run, n, content_k, init)
-            if grey:
-                start = grey_as_rgb(luminance(start))
-        label = "style transfer" + (f" {w}×{h}" if len(sizes) > 1 else "")
-        return optimize(objective, start, optimizer=run.optimizer, steps=count, lr=run.lr,
-                        progress=progress, snapshot_every=snapshot_every, callback=callback,
-                        description=label)
-
-    result = coarse_to_fine(solve, sizes, steps)
-    if grey:
-        # The stylised luminance with the content's own colour channels (I, Q). The clamp
-        # only removes rounding (about 1e-8): combine_luminance keeps RGB in [0, 1].
-        result.image = combine_luminance(result.image, resize(content, sizes[-1])).clamp_(0, 1)
-    return result
+    return _Plan(content, styles, configs, run, sizes, steps, layers, blend, masks, style_scale,
+                 preserve_color, init)
 
 
 def _check_sizes(layers, style_layers, first: tuple[int, int], styles, style_scale) -> None:
-    # Before any weights are loaded (torchvision's are a 548 MB download): the coarsest stage
-    # and every style as VGG19 will see it must cover the deepest layer's receptive field.
+    # The coarsest stage and every style as VGG19 will see it must cover the deepest layer's
+    # receptive field.
     validate_image_size(layers, *first)
     for style in styles:
         seen = style if style_scale is None else scale_style(style, first, style_scale)
@@ -334,17 +387,6 @@ def _checked_blend(masks, styles, style_blend,
     checked once, before any weights are loaded."""
     blend, masks = blend_table(len(styles), style_blend, masks, tuple(content.shape[-2:]))
     return blend, None if masks is None else masks.to(device=content.device, dtype=content.dtype)
-
-
-def _start_images(run: TransferConfig, n: int, content: torch.Tensor,
-                  init: torch.Tensor | None) -> torch.Tensor:
-    # (N, 3, h, w) at this stage's size: the given init, the content, or seeded noise.
-    h, w = content.shape[-2:]
-    if init is not None:
-        return resize(init, (h, w))
-    if run.init == "content":
-        return content.expand(n, -1, -1, -1)
-    return white_noise(h, w, batch=n, seed=run.seed, device=content.device)
 
 
 def _prepare_style(style: torch.Tensor, content_k: torch.Tensor, size: tuple[int, int],
@@ -391,10 +433,10 @@ def reconstruct_content(image: torch.Tensor, layers: Sequence[str],
     """Reconstruct ``image`` from white noise, one layer per batch item (paper Fig. 1, bottom).
 
     Image n minimises L_content at ``layers[n]`` only, as a relative error
-    ‖F − P‖² / ‖P‖² (:func:`~nstyle_helpers.objective.relative_scale`): 1 for an all-zero
-    feature map, whatever the layer's size or the network's activation scale, so the
+    ‖F − P‖² / ‖P‖² (:func:`~nstyle_helpers.core.objective.relative_scale`): 1 for an
+    all-zero feature map, whatever the layer's size or the network's activation scale, so the
     losses of shallow and deep layers can be compared. Each image has its own L-BFGS
-    memory (:mod:`nstyle_helpers.lbfgs`), so none waits for the others.
+    memory (:mod:`nstyle_helpers.core.lbfgs`), so none waits for the others.
     """
     image = validate_image(image, dtype=extractor_dtype(extractor))
     layers = validate_layer_names(layers)
@@ -422,9 +464,9 @@ def reconstruct_style(image: torch.Tensor, layer_sets: Sequence[Sequence[str]],
 
     The paper's Fig. 1, top row. Image n minimises L_style = Σ_l w_l E_l over
     ``layer_sets[n]``, each E_l / w_l a relative error ‖G − A‖² / ‖A‖²
-    (:func:`~nstyle_helpers.objective.relative_scale`), with the paper's w_l = 1/|set|, or
+    (:func:`~nstyle_helpers.core.objective.relative_scale`), with the paper's w_l = 1/|set|, or
     ``layer_weights[n]`` if given. ``size`` (H, W) of the result defaults to the style
-    image's. Each image has its own L-BFGS memory (:mod:`nstyle_helpers.lbfgs`).
+    image's. Each image has its own L-BFGS memory (:mod:`nstyle_helpers.core.lbfgs`).
     """
     image = validate_image(image, dtype=extractor_dtype(extractor))
     layer_sets = [validate_layer_names(layer_set) for layer_set in layer_sets]

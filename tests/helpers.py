@@ -234,7 +234,7 @@ def link_or_copy(source: Path, target: Path) -> Path:
 @pytest.fixture
 def clean_weight_caches():
     """Empty weights.py's caches before and after, so no test sees another's weights."""
-    from nstyle_helpers import weights
+    from nstyle_helpers.core import weights
 
     weights.clear_cache()
     yield
@@ -442,8 +442,8 @@ def terms_and_grad(extractor, images: dict[str, torch.Tensor]):
     """Loss terms and gradient of ``images["x"]`` under the full style-transfer objective
     (content at relu4_2, style at relu1_1…relu5_1, α = 1, β = 1e3) with ``extractor``,
     against ``images["content"]`` and ``images["style"]``. Returns ({name: (N,)}, grad)."""
-    from nstyle_helpers.features import CONTENT_LAYER, STYLE_LAYERS
-    from nstyle_helpers.objective import Objective
+    from nstyle_helpers.core.features import CONTENT_LAYER, STYLE_LAYERS
+    from nstyle_helpers.core.objective import Objective
 
     objective = Objective(extractor, content_image=images["content"],
                           content_layers=[CONTENT_LAYER], style_image=images["style"],

@@ -20,14 +20,14 @@ from torch.nn.functional import cosine_similarity
 from torch.testing import assert_close
 
 import nstyle_helpers as ns
-from nstyle_helpers import acceleration
-from nstyle_helpers.acceleration import (PRECISION_ENV, AcceleratedFeatures, accelerate,
-                                         configure_backends, resolve_precision)
-from nstyle_helpers.errors import ImageTooSmallError, SettingsError
-from nstyle_helpers.features import CONTENT_LAYER, STYLE_LAYERS, VGG19Features
-from nstyle_helpers.images import resize
+from nstyle_helpers.accel import acceleration
+from nstyle_helpers.accel.acceleration import (PRECISION_ENV, AcceleratedFeatures, accelerate,
+                                               configure_backends, resolve_precision)
+from nstyle_helpers.base.errors import ImageTooSmallError, SettingsError
+from nstyle_helpers.core.features import CONTENT_LAYER, STYLE_LAYERS, VGG19Features
+from nstyle_helpers.core.images import resize
 from nstyle_helpers.transfer import RunConfig, TransferConfig, build_extractor, style_transfer
-from nstyle_helpers.environment import WINOGRAD_ENV
+from nstyle_helpers.base.environment import WINOGRAD_ENV
 
 from helpers import terms_and_grad
 

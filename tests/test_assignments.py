@@ -5,8 +5,8 @@ command), where every check cell must pass. Here:
 
 - the notebooks follow nbgrader's conventions (markers, cell metadata, points) and the
   project's (session cell, quick mode, no outputs committed);
-- the generator (:mod:`nstyle_helpers.assignments`) follows nbgrader's documented rules, on a
-  small notebook written for each rule, and gives what ``nbgrader generate_assignment`` gives
+- the generator (:mod:`nstyle_helpers.classroom.assignments`) follows nbgrader's documented
+  rules, on a small notebook written for each rule, and gives what ``nbgrader generate_assignment`` gives
   on the real notebooks (when nbgrader is installed; it is not in requirements.txt);
 - the committed student versions (``notebooks/assignments/release/``) are up to date;
 - executed, the student versions score 0 in exactly their graded cells (nbgrader's
@@ -28,8 +28,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from nstyle_helpers import assignments, grading
-from nstyle_helpers.assignments import AssignmentError, CODE_STUB, student_version
+from nstyle_helpers.classroom import assignments, grading
+from nstyle_helpers.classroom.assignments import AssignmentError, CODE_STUB, student_version
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "notebooks" / "assignments"
@@ -277,7 +277,7 @@ def test_committed_student_versions_are_up_to_date(tmp_path):
     for path in written:
         assert path.read_text(encoding="utf-8") == (RELEASE / path.name).read_text(
             encoding="utf-8"), (f"{RELEASE / path.name} is stale: run "
-                                "`python -m nstyle_helpers.assignments build`")
+                                "`python -m nstyle_helpers.classroom build`")
     assert assignments.build(SOURCE, check=True) == []
 
 
@@ -309,7 +309,7 @@ def test_command_errors_are_one_line(tmp_path, capsys):
 
 
 def test_the_command_runs_as_a_module(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "nstyle_helpers.assignments", "build",
+    done = subprocess.run([sys.executable, "-m", "nstyle_helpers.classroom", "build",
                            "--source", str(SOURCE), "--check"], cwd=REPO, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -10,8 +10,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nstyle_helpers import checks, losses
-from nstyle_helpers.checks import CheckFailed
+from nstyle_helpers import checks
+from nstyle_helpers.core import losses
+from nstyle_helpers.classroom.checks import CheckFailed
+from nstyle_helpers.classroom.checks.a3 import adam_loop
 
 
 def per_image(t):
@@ -146,7 +148,7 @@ def gram_hard_coded(f):
 
 
 def loop_with(**kwargs):
-    return lambda loss_fn, init, steps, lr: checks._adam_loop(loss_fn, init, steps, lr, **kwargs)
+    return lambda loss_fn, init, steps, lr: adam_loop(loss_fn, init, steps, lr, **kwargs)
 
 
 def loop_in_place(loss_fn, init, steps, lr):
@@ -449,6 +451,17 @@ def test_marks_share_the_points_among_the_parts_that_ran():
     assert "✗ a hidden test" in marks._repr_html_() and "1.8 / 3 points" in marks._repr_html_()
 
 
+def test_a_wrong_shape_is_named_once_and_not_blamed_on_the_gradient():
+    # Fᵀ F: the values part names the mistake; the gradient part must not say the student's
+    # code "assumes particular sizes" because the check's own weights had the right shape.
+    marks = checks.Marks(points=3)
+    checks.check_gram_matrix(lambda f: f.flatten(2).transpose(1, 2) @ f.flatten(2), marks)
+    messages = {part.what: part.message for part in marks.parts}
+    assert "You computed Fᵀ F" in messages["values and shape"]
+    assert "fix the shape first" in messages["gradient"]
+    assert "particular sizes" not in messages["gradient"]
+
+
 def test_marks_of_a_blank_and_of_a_correct_function():
     blank, full = checks.Marks(points=2), checks.Marks(points=2)
     checks.check_pixel_loss(not_written, blank)
@@ -503,6 +516,14 @@ def test_expect_speaks_in_the_voice_of_the_checks():
     with pytest.raises(CheckFailed, match="keep the input's dtype"):
         checks.expect("f", torch.zeros(1, dtype=torch.float64), torch.zeros(1), "in float32")
     checks.expect("f", torch.ones(2), torch.ones(2), "on ones")
+    # A hidden test names a constant factor rather than dumping values; one number cannot.
+    with pytest.raises(CheckFailed, match=r"returned \[10, 22, 22, 50\], expected "
+                                          r"\[5, 11, 11, 25\]: 2 × the expected values"):
+        checks.expect("gram_matrix", torch.tensor([10.0, 22, 22, 50]),
+                      torch.tensor([5.0, 11, 11, 25]), "on a worked example")
+    with pytest.raises(CheckFailed) as single:
+        checks.expect("pixel_loss", torch.tensor([4.0]), torch.tensor([5.0]), "on one number")
+    assert "×" not in str(single.value)
 
 
 def test_a_failed_check_shows_its_message_not_a_traceback(capsys):

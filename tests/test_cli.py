@@ -20,8 +20,8 @@ from PIL import Image
 from helpers import (FAST, REPO_IMAGES, assert_cli_error, cli,  # noqa: F401 (fixture)
                      cut_in_half, unchanged, write_bad_weight_files, write_big_bilevel_png,
                      write_rgb_png)
-from nstyle_helpers import images as images_module
-from nstyle_helpers import weights as weights_module
+from nstyle_helpers.core import images as images_module
+from nstyle_helpers.core import weights as weights_module
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_transfer_writes_the_output(cli, tmp_path):
 
 def test_the_summary_line_says_when_lbfgs_restarted(cli, tmp_path, monkeypatch):
     from nstyle_helpers import cli as cli_module
-    from nstyle_helpers.optimize import OptimizationResult
+    from nstyle_helpers.core.optimize import OptimizationResult
 
     def restarted_run(*args, **kwargs):
         return OptimizationResult(image=torch.rand(1, 3, 21, 32), history={}, steps=2,
@@ -264,7 +264,7 @@ def test_bad_size_and_steps(cli, tmp_path, option, value, fragment):
 @pytest.mark.parametrize("steps", [0, -3, "abc", 2.5, True])
 def test_library_rejects_bad_steps(steps):
     """The library counterpart: optimize(steps=...) raises ValueError saying what is wrong."""
-    from nstyle_helpers.optimize import optimize
+    from nstyle_helpers.core.optimize import optimize
 
     with pytest.raises(ValueError, match="steps must be a whole number from 1 to"):
         optimize(_sum_objective, torch.rand(1, 3, 4, 4), steps=steps, progress=False)
@@ -273,7 +273,7 @@ def test_library_rejects_bad_steps(steps):
 @pytest.mark.parametrize("lr", [0, -1, float("nan"), float("inf"), "fast"])
 def test_library_rejects_bad_learning_rate(lr):
     """The library counterpart: optimize(lr=...) raises ValueError saying what is wrong."""
-    from nstyle_helpers.optimize import optimize
+    from nstyle_helpers.core.optimize import optimize
 
     with pytest.raises(ValueError, match="learning rate must be a positive number"):
         optimize(_sum_objective, torch.rand(1, 3, 4, 4), steps=1, lr=lr, progress=False)

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from helpers import FAST, assert_cli_error, cli, unchanged, write_rgb_png  # noqa: F401
-from nstyle_helpers.color import rgb_to_yiq
-from nstyle_helpers.images import load_image
+from nstyle_helpers.controls.color import rgb_to_yiq
+from nstyle_helpers.core.images import load_image
 
 SHALLOW = ("--content-layer", "relu1_1", "--style-layers", "relu1_1")
 #: FAST without --size, for --scales (which sets the size).

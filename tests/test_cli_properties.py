@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nstyle_helpers import memory
+from nstyle_helpers.core import memory
 
 from helpers import cli  # noqa: F401 (fixture)
 

@@ -10,10 +10,10 @@ import torch
 from torch.autograd import gradcheck
 from torch.testing import assert_close
 
-from nstyle_helpers.color import (YIQ_FROM_RGB, color_statistics, combine_luminance,
-                                  grey_as_rgb, luminance, match_color_histogram,
-                                  match_luminance, rgb_to_yiq, yiq_to_rgb)
-from nstyle_helpers.errors import SettingsError
+from nstyle_helpers.controls.color import (YIQ_FROM_RGB, color_statistics, combine_luminance,
+                                           grey_as_rgb, luminance, match_color_histogram,
+                                           match_luminance, rgb_to_yiq, yiq_to_rgb)
+from nstyle_helpers.base.errors import SettingsError
 
 F64 = torch.float64
 

@@ -10,10 +10,10 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from nstyle_helpers.color import color_statistics, rgb_to_yiq
-from nstyle_helpers.errors import ImageError, MaskError, SettingsError
-from nstyle_helpers.features import VGG19Features
-from nstyle_helpers.optimize import OptimizationResult
+from nstyle_helpers.controls.color import color_statistics, rgb_to_yiq
+from nstyle_helpers.base.errors import ImageError, MaskError, SettingsError
+from nstyle_helpers.core.features import VGG19Features
+from nstyle_helpers.core.optimize import OptimizationResult
 from nstyle_helpers.transfer import TransferConfig, style_transfer
 
 
@@ -58,7 +58,7 @@ def test_controls_that_change_nothing_give_plain_style_transfer_bit_for_bit(vgg,
 
 def test_total_variation_reaches_the_objective(vgg, images):
     # tv_weight: a "tv" term, equal to γ · TV(x) at the start (the content image).
-    from nstyle_helpers.losses import total_variation
+    from nstyle_helpers.core.losses import total_variation
 
     content, a, _ = images
     result = style_transfer(content, a, config(tv_weight=2.0), extractor=vgg, progress=False)

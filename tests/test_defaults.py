@@ -7,16 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch.testing import assert_close
 
-from nstyle_helpers import defaults
-from nstyle_helpers.defaults import (
-    QUICK_ENV,
-    default_size,
-    default_steps,
-    quick_mode,
-    quick_or,
-    tutorial_equivalent_weights,
-)
-from nstyle_helpers.losses import content_loss, gram_matrix, style_layer_loss
+from nstyle_helpers.core import defaults
+from nstyle_helpers.core.defaults import (QUICK_ENV, default_size, default_steps, quick_mode,
+                                          quick_or, tutorial_equivalent_weights)
+from nstyle_helpers.core.losses import content_loss, gram_matrix, style_layer_loss
 
 F64 = torch.float64
 

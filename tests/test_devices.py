@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nstyle_helpers import devices
-from nstyle_helpers.devices import resolve_device
-from nstyle_helpers.errors import DeviceError
+from nstyle_helpers.base import devices
+from nstyle_helpers.base.devices import resolve_device
+from nstyle_helpers.base.errors import DeviceError
 
 
 @pytest.fixture

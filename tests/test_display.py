@@ -36,7 +36,7 @@ def _history(steps=6, n=3):
 
 def test_importing_display_sets_nothing_up():
     # Importing the module must not import pyplot (which picks a backend) or draw anything.
-    code = ("import sys, nstyle_helpers.display, nstyle_helpers.widgets; "
+    code = ("import sys, nstyle_helpers.teaching.display, nstyle_helpers.teaching.widgets; "
             "print('matplotlib.pyplot' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -166,7 +166,7 @@ def test_snapshot_strip_one_axes_per_snapshot():
 
 
 def test_snapshot_movie_is_an_inline_gif_of_the_snapshots():
-    from nstyle_helpers.movie import gif_bytes
+    from nstyle_helpers.teaching.movie import gif_bytes
 
     snapshots = [(step, torch.rand(2, 3, 6, 8)) for step in (0, 5, 10)]
     movie = display.snapshot_movie(snapshots, index=1, size=16, width=200)

@@ -16,11 +16,11 @@ import pytest
 from PIL import Image
 
 from helpers import REPO, SHARED_IMAGES, Route, loopback_server  # noqa: F401 (fixture)
-from nstyle_helpers import examples
-from nstyle_helpers.errors import ImageError
-from nstyle_helpers.examples import example_image_path, example_names, image_path
+from nstyle_helpers.core import examples
+from nstyle_helpers.base.errors import ImageError
+from nstyle_helpers.core.examples import example_image_path, example_names, image_path
 
-MANIFEST = REPO / "nstyle_helpers" / "example_images.json"
+MANIFEST = REPO / "nstyle_helpers" / "core" / "example_images.json"
 
 CHICAGO = (SHARED_IMAGES / "chicago.jpg").read_bytes()
 CHICAGO_SHA = hashlib.sha256(CHICAGO).hexdigest()
@@ -222,7 +222,7 @@ def _sources_table() -> dict[str, dict[str, str]]:
 
 
 def test_real_manifest_agrees_with_sources_md():
-    """The manifest (nstyle_helpers/example_images.json) names the same images, files,
+    """The manifest (nstyle_helpers/core/example_images.json) names the same images, files,
     pinned URLs, sha256 and sizes as
     ../shared/images/SOURCES.md."""
     manifest = json.loads(MANIFEST.read_text(encoding="utf-8"))

@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from helpers import IMAGENET_MEAN, IMAGENET_STD, meta_model, vgg19_files  # noqa: F401
-from nstyle_helpers.errors import ImageTooSmallError, LayerError
-from nstyle_helpers.features import (CONTENT_LAYER, STYLE_LAYERS, VGG19_LAYERS, VGG19Features,
-                                     validate_layer_names, feature_shape)
+from nstyle_helpers.base.errors import ImageTooSmallError, LayerError
+from nstyle_helpers.core.features import (CONTENT_LAYER, STYLE_LAYERS, VGG19_LAYERS, VGG19Features,
+                                          validate_layer_names, feature_shape)
 
 _KIND = {nn.Conv2d: "conv", nn.ReLU: "relu", nn.MaxPool2d: "pool"}
 

@@ -1,4 +1,4 @@
-"""The grader (``python -m nstyle_helpers.assignments grade``) on committed fixture submissions.
+"""The grader (``python -m nstyle_helpers.classroom grade``) on committed fixture submissions.
 
 ``tests/fixtures/assignments/STUDENT/NOTEBOOK.ipynb`` are simulated students of assignment 2 (and
 one each of assignments 1 and 3): correct, typical mistakes, one function unwritten, sizes
@@ -23,7 +23,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_output
 
-from nstyle_helpers import grading
+from nstyle_helpers.classroom import grading
 from test_assignments import SOURCE, nbgrader_env
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "assignments"
@@ -33,7 +33,7 @@ UNREADABLE = {"broken"}
 
 
 def _run(*args, cwd, timeout=600):
-    return subprocess.run([sys.executable, "-m", "nstyle_helpers.assignments", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "nstyle_helpers.classroom", *map(str, args)],
                           cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
@@ -313,10 +313,10 @@ def test_the_student_is_nbgraders_folder_or_the_parent(tmp_path):
 
 def test_random_weights_only_when_none_are_cached_or_chosen(monkeypatch):
     monkeypatch.delenv("NSTYLE_WEIGHTS", raising=False)
-    monkeypatch.setattr("nstyle_helpers.session.pretrained_weights_cached", lambda: False)
+    monkeypatch.setattr("nstyle_helpers.teaching.session.pretrained_weights_cached", lambda: False)
     env = grading.grading_environment(quick=True)
     assert env["NSTYLE_WEIGHTS"] == "random" and env["NSTYLE_QUICK"] == "1"
-    monkeypatch.setattr("nstyle_helpers.session.pretrained_weights_cached", lambda: True)
+    monkeypatch.setattr("nstyle_helpers.teaching.session.pretrained_weights_cached", lambda: True)
     assert "NSTYLE_WEIGHTS" not in grading.grading_environment(quick=False)
     assert "NSTYLE_QUICK" not in grading.grading_environment(quick=False)
     monkeypatch.setenv("NSTYLE_WEIGHTS", "/weights/vgg19.pth")

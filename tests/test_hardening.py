@@ -24,15 +24,17 @@ import torch
 from PIL import Image
 
 import nstyle_helpers as nh
-from nstyle_helpers import images as images_module
-from nstyle_helpers import movie, multiscale
-from nstyle_helpers import memory, validation
-from nstyle_helpers.errors import DivergedError, ImageError, LayerError, SettingsError
-from nstyle_helpers.features import VGG19Features
+from nstyle_helpers.core import images as images_module
+from nstyle_helpers.teaching import movie
+from nstyle_helpers import multiscale
+from nstyle_helpers.core import memory
+from nstyle_helpers.base import validation
+from nstyle_helpers.base.errors import DivergedError, ImageError, LayerError, SettingsError
+from nstyle_helpers.core.features import VGG19Features
 from nstyle_helpers.transfer import RunConfig, TransferConfig, style_transfer
-from nstyle_helpers.images import validate_image
-from nstyle_helpers.validation import validate_same_device
-from nstyle_helpers.widgets import StyleReconstructionExplorer, StyleTransferExplorer
+from nstyle_helpers.core.images import validate_image
+from nstyle_helpers.base.validation import validate_same_device
+from nstyle_helpers.teaching.widgets import StyleReconstructionExplorer, StyleTransferExplorer
 
 from helpers import FAST, assert_cli_error, cli  # noqa: F401 (fixture)
 
@@ -451,11 +453,11 @@ def test_the_movie_ends_on_the_image_written(cli, tmp_path):
 
 
 def test_every_error_the_package_raises_is_an_nstyle_error():
-    # The promise of nstyle_helpers.errors: a problem a user can cause is an NstyleError
+    # The promise of nstyle_helpers.base.errors: a problem a user can cause is an NstyleError
     # with one sentence. Built-in exception types are raised nowhere in the package.
     package = Path(nh.__file__).parent
     raised = re.compile(r"raise (ValueError|TypeError|RuntimeError|KeyError|IndexError)\(")
-    offenders = [f"{path.name}:{number}" for path in sorted(package.glob("*.py"))
+    offenders = [f"{path.name}:{number}" for path in sorted(package.rglob("*.py"))
                  for number, line in enumerate(path.read_text().splitlines(), 1)
                  if raised.search(line)]
     assert offenders == []

@@ -12,10 +12,10 @@ from PIL import Image
 
 from helpers import (REPO_IMAGES, cut_in_half, write_big_bilevel_png, write_mode_images,
                      write_rgb_png)
-from nstyle_helpers import images
-from nstyle_helpers.errors import ImageError, NstyleError, OutputError
-from nstyle_helpers.images import (MAX_IMAGE_PIXELS, validate_output_path, load_image, save_image,
-                                   white_noise)
+from nstyle_helpers.core import images
+from nstyle_helpers.base.errors import ImageError, NstyleError, OutputError
+from nstyle_helpers.core.images import (MAX_IMAGE_PIXELS, validate_output_path, load_image,
+                                        save_image, white_noise)
 
 # ------------------------------------------------------------------------------------------
 # load_image

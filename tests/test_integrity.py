@@ -9,7 +9,9 @@ import pytest
 import torch
 
 import nstyle_helpers as nh
-from nstyle_helpers import checks, integrity, losses
+from nstyle_helpers import checks
+from nstyle_helpers.classroom import integrity
+from nstyle_helpers.core import losses
 
 
 def _gram(features):
@@ -31,8 +33,8 @@ def test_an_untouched_package_changes_nothing_and_a_correct_function_scores_full
     # The fresh copies are the package's own files, not the live modules, which stay in place.
     fresh = nh.graded_checks()
     assert fresh is not checks and fresh.check_gram_matrix is not checks.check_gram_matrix
-    assert sys.modules["nstyle_helpers.checks"] is checks
-    assert sys.modules["nstyle_helpers.losses"] is losses
+    assert sys.modules["nstyle_helpers.classroom.checks"] is checks
+    assert sys.modules["nstyle_helpers.core.losses"] is losses
 
 
 @pytest.mark.parametrize("patch, name", [

@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from nstyle_helpers.errors import SettingsError
-from nstyle_helpers.lbfgs import BatchLBFGS
+from nstyle_helpers.base.errors import SettingsError
+from nstyle_helpers.core.lbfgs import BatchLBFGS
 
 F64 = torch.float64
 

@@ -1,4 +1,5 @@
-"""Each notebook's cost table states the settings it runs with (``nstyle_helpers.lessons``).
+"""Each notebook's cost table states the settings it runs with
+(``nstyle_helpers.teaching.lessons``).
 
 The header cell of every tutorial notebook has a table with one row per mode (CPU, GPU, quick
 mode) and one column per setting, headed by the setting's name in backticks: ``size``,
@@ -73,7 +74,8 @@ def test_cost_table_states_the_settings(path):
         for name in fields:
             assert TOKEN.findall(stated[name]) == _tokens(getattr(settings, name)), (
                 f"{path.name}: the cost table's {mode} {name} says {stated[name]!r}, the "
-                f"notebook runs with {getattr(settings, name)!r} (nstyle_helpers/lessons.py)")
+                f"notebook runs with {getattr(settings, name)!r} "
+                "(nstyle_helpers/teaching/lessons.py)")
 
 
 def test_settings_follow_the_device_and_quick_mode(monkeypatch):

@@ -15,14 +15,8 @@ import torch
 from torch.autograd import gradcheck, gradgradcheck
 from torch.testing import assert_close
 
-from nstyle_helpers.losses import (
-    combined_loss,
-    content_loss,
-    gram_matrix,
-    pixel_loss,
-    style_layer_loss,
-    total_variation,
-)
+from nstyle_helpers.core.losses import (combined_loss, content_loss, gram_matrix, pixel_loss,
+                                        style_layer_loss, total_variation)
 
 F64 = torch.float64
 EXACT = dict(rtol=1e-12, atol=1e-12)

@@ -15,13 +15,14 @@ from PIL import Image
 from torch.autograd import gradcheck
 from torch.testing import assert_close
 
-from nstyle_helpers.errors import ImageError, MaskError, NstyleError
-from nstyle_helpers.features import VGG19Features
-from nstyle_helpers.losses import gram_matrix
-from nstyle_helpers.multistyle import (MultiStyleObjective, validate_masks, downsample_masks,
-                                       guided_gram_matrix, guided_style_layer_loss,
-                                       load_label_masks, masks_from_labels, resize_masks)
-from nstyle_helpers.objective import Objective
+from nstyle_helpers.base.errors import ImageError, MaskError, NstyleError
+from nstyle_helpers.core.features import VGG19Features
+from nstyle_helpers.core.losses import gram_matrix
+from nstyle_helpers.controls.multistyle import (MultiStyleObjective, validate_masks,
+                                                downsample_masks, guided_gram_matrix,
+                                                guided_style_layer_loss, load_label_masks,
+                                                masks_from_labels, resize_masks)
+from nstyle_helpers.core.objective import Objective
 
 F64 = torch.float64
 

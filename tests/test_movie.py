@@ -16,8 +16,8 @@ from PIL import Image, ImageSequence
 
 import nstyle_helpers as nh
 from helpers import FAST, assert_cli_error, cli, unchanged  # noqa: F401 (cli is a fixture)
-from nstyle_helpers import movie
-from nstyle_helpers.errors import OutputExistsError
+from nstyle_helpers.teaching import movie
+from nstyle_helpers.base.errors import OutputExistsError
 
 
 def snapshots(count: int, height: int = 6, width: int = 8, batch: int = 1):

@@ -27,11 +27,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nstyle_helpers.errors import SettingsError
-from nstyle_helpers.features import CONTENT_LAYER, STYLE_LAYERS, VGG19Features
-from nstyle_helpers.multiscale import (MultiScaleResult, validate_scale_steps, validate_scales,
-                                       coarse_to_fine, stage_sizes, upsample)
-from nstyle_helpers.optimize import OptimizationResult
+from nstyle_helpers.base.errors import SettingsError
+from nstyle_helpers.core.features import CONTENT_LAYER, STYLE_LAYERS, VGG19Features
+from nstyle_helpers.controls.multiscale import (MultiScaleResult, validate_scale_steps,
+                                                validate_scales, coarse_to_fine, stage_sizes,
+                                                upsample)
+from nstyle_helpers.core.optimize import OptimizationResult
 from nstyle_helpers.transfer import TransferConfig, style_transfer
 
 

@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from nstyle_helpers.errors import SettingsError
-from nstyle_helpers.features import VGG19Features
-from nstyle_helpers.losses import gram_matrix, style_layer_loss
-from nstyle_helpers.multistyle import MultiStyleObjective, validate_blend, scale_style
-from nstyle_helpers.objective import Objective
+from nstyle_helpers.base.errors import SettingsError
+from nstyle_helpers.core.features import VGG19Features
+from nstyle_helpers.core.losses import gram_matrix, style_layer_loss
+from nstyle_helpers.controls.multistyle import MultiStyleObjective, validate_blend, scale_style
+from nstyle_helpers.core.objective import Objective
 
 LAYERS = ("relu1_1", "relu2_1", "relu2_2")
 

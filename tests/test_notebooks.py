@@ -75,7 +75,7 @@ def test_starts_with_markdown_and_ends_with_exercises(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_sizes_and_steps_come_from_lessons(path):
-    # One place for them (nstyle_helpers/lessons.py), which the header's cost table states
+    # One place for them (nstyle_helpers/teaching/lessons.py), which the header's cost table states
     # (tests/test_lessons.py); quick mode switches them there.
     sources = "\n".join(cell.source for cell in _code_cells(_read(path)))
     assert f'lessons.settings("{path.name[:2]}", device)' in sources

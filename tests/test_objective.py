@@ -10,16 +10,11 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from nstyle_helpers.errors import LayerError
-from nstyle_helpers.features import VGG19Features
-from nstyle_helpers.losses import (
-    content_loss,
-    gram_matrix,
-    pixel_loss,
-    style_layer_loss,
-    total_variation,
-)
-from nstyle_helpers.objective import Objective, one_hot_layer_weights
+from nstyle_helpers.base.errors import LayerError
+from nstyle_helpers.core.features import VGG19Features
+from nstyle_helpers.core.losses import (content_loss, gram_matrix, pixel_loss, style_layer_loss,
+                                        total_variation)
+from nstyle_helpers.core.objective import Objective, one_hot_layer_weights
 
 F64 = torch.float64
 EXACT = dict(rtol=1e-12, atol=1e-12)

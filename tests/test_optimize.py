@@ -15,11 +15,11 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from nstyle_helpers.errors import DivergedError
-from nstyle_helpers.features import VGG19Features
-from nstyle_helpers.losses import pixel_loss
-from nstyle_helpers.objective import Objective
-from nstyle_helpers.optimize import DEFAULT_LR, OPTIMIZERS, Progress, optimize
+from nstyle_helpers.base.errors import DivergedError
+from nstyle_helpers.core.features import VGG19Features
+from nstyle_helpers.core.losses import pixel_loss
+from nstyle_helpers.core.objective import Objective
+from nstyle_helpers.core.optimize import DEFAULT_LR, OPTIMIZERS, Progress, optimize
 
 F64 = torch.float64
 

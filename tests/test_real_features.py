@@ -9,7 +9,7 @@ credit: Simonyan & Zisserman) at small sizes, and judges the picture by a measur
 - edges: the correlation of the two images' gradient magnitude averaged over a 16 × 16 grid
   (where the outlines are);
 - colour: the distance between the images' colour means and covariances
-  (:func:`~nstyle_helpers.color.color_statistics`).
+  (:func:`~nstyle_helpers.controls.color.color_statistics`).
 
 - stroke size: the mean wavelength of the luminance's spectrum (:func:`stroke_size`).
 
@@ -33,12 +33,12 @@ import torch
 import torch.nn.functional as F
 
 from helpers import real_weights
-from nstyle_helpers.color import color_statistics, luminance
-from nstyle_helpers.examples import example_image_path
-from nstyle_helpers.features import CONTENT_LAYERS_FIG1, style_layer_sets
-from nstyle_helpers.images import load_image, white_noise
-from nstyle_helpers.transfer import RunConfig, TransferConfig, reconstruct_content, \
-    reconstruct_style, style_transfer
+from nstyle_helpers.controls.color import color_statistics, luminance
+from nstyle_helpers.core.examples import example_image_path
+from nstyle_helpers.core.features import CONTENT_LAYERS_FIG1, style_layer_sets
+from nstyle_helpers.core.images import load_image, white_noise
+from nstyle_helpers.transfer import (RunConfig, TransferConfig, reconstruct_content,
+                                     reconstruct_style, style_transfer)
 
 SIZE = 96  # longer side: relu5_2 still has 6 × 4 positions
 

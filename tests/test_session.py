@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nstyle_helpers.session import describe_session, pretrained_weights_cached
+from nstyle_helpers import describe_session
+from nstyle_helpers.teaching.session import pretrained_weights_cached
 
 CPU = torch.device("cpu")
 

@@ -12,18 +12,13 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from nstyle_helpers.defaults import tutorial_equivalent_weights
-from nstyle_helpers.errors import ImageTooSmallError
-from nstyle_helpers.features import STYLE_LAYERS, VGG19Features, feature_shape
-from nstyle_helpers.images import white_noise
-from nstyle_helpers.losses import content_loss, gram_matrix, style_layer_loss
-from nstyle_helpers.transfer import (
-    RunConfig,
-    TransferConfig,
-    reconstruct_content,
-    reconstruct_style,
-    style_transfer,
-)
+from nstyle_helpers.core.defaults import tutorial_equivalent_weights
+from nstyle_helpers.base.errors import ImageTooSmallError
+from nstyle_helpers.core.features import STYLE_LAYERS, VGG19Features, feature_shape
+from nstyle_helpers.core.images import white_noise
+from nstyle_helpers.core.losses import content_loss, gram_matrix, style_layer_loss
+from nstyle_helpers.transfer import (RunConfig, TransferConfig, reconstruct_content,
+                                     reconstruct_style, style_transfer)
 
 F64 = torch.float64
 SHALLOW = ("relu1_1", "relu1_2", "relu2_1", "relu2_2")

@@ -1,7 +1,8 @@
 """Uploaded images: bytes go through the same decoding and checks as a file.
 
-:func:`nstyle_helpers.images.load_image_bytes` shares :func:`load_image`'s code path, so the
-two must agree on every kind of file; :func:`nstyle_helpers.widgets.uploaded_image` reads an
+:func:`nstyle_helpers.core.images.load_image_bytes` shares :func:`load_image`'s code path, so the
+two must agree on every kind of file;
+:func:`nstyle_helpers.teaching.widgets.uploaded_image` reads an
 ``ipywidgets.FileUpload`` value (ipywidgets 8: a tuple of dicts with ``name`` and
 ``content``). The explorer's upload buttons are tested in ``test_widgets_transfer.py``.
 """
@@ -18,8 +19,8 @@ from PIL import Image
 
 import nstyle_helpers as nh
 from helpers import cut_in_half, write_big_bilevel_png, write_mode_images, write_rgb_png
-from nstyle_helpers.images import load_image, load_image_bytes
-from nstyle_helpers.widgets import uploaded_image
+from nstyle_helpers.core.images import load_image, load_image_bytes
+from nstyle_helpers.teaching.widgets import uploaded_image
 
 
 def upload_value(name: str, data: bytes) -> tuple[dict, ...]:

@@ -18,10 +18,10 @@ from torch import nn
 
 from helpers import (clean_weight_caches, link_or_copy, vgg19_files,  # noqa: F401 (fixtures)
                      write_bad_weight_files)
-from nstyle_helpers import weights
-from nstyle_helpers.errors import NstyleError, WeightsError
-from nstyle_helpers.features import VGG19Features
-from nstyle_helpers.weights import RandomWeightsWarning, resolve_weights_source
+from nstyle_helpers.core import weights
+from nstyle_helpers.base.errors import NstyleError, WeightsError
+from nstyle_helpers.core.features import VGG19Features
+from nstyle_helpers.core.weights import RandomWeightsWarning, resolve_weights_source
 
 IMAGENET_FILE = "vgg19-dcbb9e9d.pth"
 

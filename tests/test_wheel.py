@@ -55,7 +55,7 @@ def test_the_wheel_holds_the_manifest(installed):
     import zipfile
 
     names = zipfile.ZipFile(installed["wheel"]).namelist()
-    assert "nstyle_helpers/example_images.json" in names
+    assert "nstyle_helpers/core/example_images.json" in names
     assert not any(name.startswith(("images/", "tests/", "notebooks/")) for name in names)
 
 

@@ -10,8 +10,8 @@ from PIL import Image
 
 import nstyle_helpers as nh
 from nstyle_helpers import widgets
-from nstyle_helpers.images import to_pil
-from nstyle_helpers.optimize import OptimizationResult
+from nstyle_helpers.core.images import to_pil
+from nstyle_helpers.core.optimize import OptimizationResult
 
 LAYERS = ("relu1_2", "relu2_2", "relu3_2")
 

@@ -1,5 +1,5 @@
 """Tests of the widgets of notebooks 03 and 04 (style reconstruction and style transfer), and of
-the figures those notebooks add to :mod:`nstyle_helpers.display`.
+the figures those notebooks add to :mod:`nstyle_helpers.teaching.display`.
 
 The widgets run real (tiny) optimisations with random weights: images of 16-24 pixels and two
 or three steps, so the whole module takes seconds. Clicking is ``button.click()``, which runs

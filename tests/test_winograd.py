@@ -15,12 +15,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.testing import assert_close
 
-from nstyle_helpers import winograd
-from nstyle_helpers.acceleration import AcceleratedFeatures, accelerate
-from nstyle_helpers.features import CONTENT_LAYER, STYLE_LAYERS, VGG19Features
-from nstyle_helpers.environment import WINOGRAD_ENV
-from nstyle_helpers.winograd import (MIN_POSITIONS, WinogradConv2d, input_gradient_kernel,
-                                     winograd_layers, winograd_wanted, with_winograd)
+from nstyle_helpers.accel import winograd
+from nstyle_helpers.accel.acceleration import AcceleratedFeatures, accelerate
+from nstyle_helpers.core.features import CONTENT_LAYER, STYLE_LAYERS, VGG19Features
+from nstyle_helpers.base.environment import WINOGRAD_ENV
+from nstyle_helpers.accel.winograd import (MIN_POSITIONS, WinogradConv2d, input_gradient_kernel,
+                                           winograd_layers, winograd_wanted, with_winograd)
 
 from helpers import terms_and_grad
 

@@ -1,0 +1,1 @@
+"""Beyond the paper: colour preservation, several styles and masks, coarse-to-fine."""

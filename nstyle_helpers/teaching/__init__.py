@@ -1,0 +1,2 @@
+"""What the notebooks show: the session line, each lesson's settings, figures, movies and
+widgets."""
