@@ -8,6 +8,8 @@
     .venv/bin/python benchmarks/peer.py --threads 2 --load     # two busy processes meanwhile
     .venv/bin/python benchmarks/peer.py --threads 2 --sizes 256 --starts 5  # + perturbed starts
     .venv/bin/python benchmarks/peer.py --threads 2 --sizes 256 --bfloat16  # + the opt-in
+    .venv/bin/python benchmarks/peer.py --threads 2 --sizes 384 --layers paper --reps 1 \
+        --content tubingen --pictures benchmarks/results     # + both sides' pictures
 
 For each (threads, layer set, size) it
 
@@ -31,6 +33,10 @@ For each (threads, layer set, size) it
    line search amplifies rounding, so the count from one start is one sample of a chaotic
    process (the thread count alone moves the tutorial's from 75 to 86); the median over
    starts says which optimiser is the more evaluation-efficient.
+5. with ``--pictures FOLDER``, writes the tutorial's image at its target beside the project's
+   at the same loss (``side-by-side-CONTENT-LAYERS-SIZE.png``): equal loss should look equal.
+   ``--content tubingen`` runs on Tübingen, whose licence lets those pictures be committed
+   (Chicago's does not).
 
 Ratio = tutorial time / project time: above 1 means the project is faster. **Weights**
 (``--weights``): by default the shared real-feature file ``../shared/weights/
@@ -43,8 +49,8 @@ style. So a file's activations are multiplied by ``--activation-scale`` (default
 first convolution's weights and every bias scaled, which ReLU and max pooling pass through
 exactly): the function a torchvision user minimises, on real features. Results accumulate in
 ``benchmarks/results/peer-cpu.json`` and ``.md`` (one section per run of this script, real
-features first; a configuration measured again on the same CPU and weights replaces its older
-result), with the load average before and after every configuration. Ctrl-C or SIGTERM
+features first; a configuration measured again on the same CPU, weights and content image
+replaces its older result), with the load average before and after every configuration. Ctrl-C or SIGTERM
 stops the whole script (exit status 130), kills the busy processes and writes nothing.
 """
 
@@ -89,11 +95,16 @@ TUTORIAL, FROZEN, PROJECT = "tutorial (published)", "tutorial, frozen weights", 
 BFLOAT16 = "nstyle, bfloat16 (opt-in)"
 
 
-def load_pair(size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Chicago at longer side ``size`` and the Great Wave resized to its H×W (the tutorial
-    resizes both images to one size). Unlike ``run.load_pair`` there is no synthetic stand-in:
-    the comparison with the tutorial is only meaningful on the example images."""
-    content = ns.load_image(ns.example_image_path("chicago"), size=size)
+#: The content images a comparison can run on: Chicago (the command line's), or Tübingen,
+#: whose licence lets its pictures be committed (``--pictures``).
+CONTENTS = ("chicago", "tubingen")
+
+
+def load_pair(size: int, content: str = "chicago") -> tuple[torch.Tensor, torch.Tensor]:
+    """The content image at longer side ``size`` and the Great Wave resized to its H×W (the
+    tutorial resizes both images to one size). Unlike ``run.load_pair`` there is no synthetic
+    stand-in: the comparison with the tutorial is only meaningful on the example images."""
+    content = ns.load_image(ns.example_image_path(content), size=size)
     style = ns.load_image(ns.example_image_path("great_wave"), size=size)
     return content, resize(style, tuple(content.shape[-2:]))
 
@@ -134,10 +145,11 @@ def scaled_activations(state: dict, scale: float) -> dict:
 class Problem:
     """One (layer set, size): the images, the shared weights and the target."""
 
-    def __init__(self, layer_set: str, size: int, evaluations: int, weights: Weights):
-        self.layer_set = layer_set
+    def __init__(self, layer_set: str, size: int, evaluations: int, weights: Weights,
+                 content: str = "chicago"):
+        self.layer_set, self.content_name = layer_set, content
         self.content_layer, self.style_layers = LAYER_SETS[layer_set]
-        self.content, self.style = load_pair(size)
+        self.content, self.style = load_pair(size, content)
         self.evaluations = evaluations
         self.weights = weights
         self.state = weights.state
@@ -200,8 +212,21 @@ class Problem:
             seconds = time.perf_counter() - start
         finally:
             os.environ.pop(PRECISION_ENV, None)
-        losses = result.history["total"].sum(1).tolist()
-        return seconds, result.evaluations, losses, self.tutorial_loss(result.image)
+        return seconds, result, self.tutorial_loss(result.image)
+
+    def save_pictures(self, folder: Path) -> Path:
+        """The tutorial's image at its target beside nstyle's at the same loss, so that equal
+        loss can be seen to look equal; returns the PNG written."""
+        _, tutorial = self.tutorial(frozen=True, target=self.target)
+        _, result, loss = self.project()
+        name = f"side-by-side-{self.content_name}-{self.layer_set}-{self.size}.png"
+        pair = torch.cat([tutorial.image, result.image.clamp(0, 1)], dim=-1)
+        folder.mkdir(parents=True, exist_ok=True)
+        ns.save_image(pair[0], folder / name)
+        print(f"wrote {folder / name}: left the tutorial after {tutorial.evaluations} "
+              f"evaluations (its loss {min(tutorial.losses):.5g}), right nstyle after "
+              f"{result.evaluations} (the tutorial's loss of it {loss:.5g})", flush=True)
+        return folder / name
 
     def reached(self, tutorial_loss: float) -> bool:
         # Relative rounding 1e-5 allowed: the tutorial and the project sum in different orders.
@@ -216,8 +241,8 @@ class Problem:
             _, run = self.tutorial(frozen=True, target=self.target, init=start,
                                    num_steps=2 * self.evaluations)
             tutorial.append(run.evaluations if min(run.losses) <= self.target else None)
-            _, evaluations, _, loss = self.project(init=start)
-            project.append(evaluations if self.reached(loss) else None)
+            _, result, loss = self.project(init=start)
+            project.append(result.evaluations if self.reached(loss) else None)
         return {"count": count, FROZEN: tutorial, PROJECT: project}
 
     def measure(self, reps: int, bfloat16: bool = False) -> dict:
@@ -236,10 +261,10 @@ class Problem:
                 times[name].append(built + run.elapsed[-1])
                 evaluations[name].append(run.evaluations)
             for name, precision in projects.items():
-                seconds, evals, losses, loss = self.project(precision=precision)
+                seconds, result, loss = self.project(precision=precision)
                 times[name].append(seconds)
-                evaluations[name].append(evals)
-                sequences[name].append(losses)
+                evaluations[name].append(result.evaluations)
+                sequences[name].append(result.history["total"].sum(1).tolist())
                 judged[name].append(loss)
         rows = []
         for name in times:
@@ -286,7 +311,8 @@ def markdown(report: dict) -> str:
              f"- date: {env['date']}; torch {env['torch']}, Python {env['python']}; "
              f"{env['cpu_count']} cores; weights: {env.get('weights', RANDOM_LABEL)}",
              f"- command: `{env['command']}`; total time {env['total_seconds'] / 60:.0f} min",
-             f"- content chicago, style great_wave resized to it; {env['reps']} interleaved "
+             f"- content {env.get('content', 'chicago')}, style great_wave resized to it; "
+             f"{env['reps']} interleaved "
              "repetitions; medians, ranges in brackets", "",
              "Target: the lowest loss of the tutorial's first 300 evaluations. Time: wall clock "
              "until a run's best loss is at or below it, model building included. Ratio: the "
@@ -371,6 +397,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time the opt-in NSTYLE_PRECISION=bfloat16 (a CPU with "
                              "native bfloat16 only)")
     add_weights_options(parser)
+    parser.add_argument("--content", choices=CONTENTS, default="chicago",
+                        help="the content image (default chicago, the command line's)")
+    parser.add_argument("--pictures", type=Path, metavar="FOLDER",
+                        help="also write the tutorial's image at its target beside nstyle's "
+                             "at the same loss, one PNG per layer set and size")
     parser.add_argument("--output", default=str(HERE / "results"), help="results folder")
     args = parser.parse_args(argv)
     check_weights_options(parser, args)
@@ -389,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(), "reps": args.reps,
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": " ".join(["benchmarks/peer.py", *(argv if argv is not None else sys.argv[1:])]),
+        "content": args.content,
     }, "measurements": []}
     scratch = tempfile.TemporaryDirectory(prefix="nstyle-peer-")
     weights = Weights(args.weights, args.activation_scale, Path(scratch.name))
@@ -400,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
             for layer_set in layer_sets:
                 for size in sizes:
                     load_before = os.getloadavg()[0]
-                    problem = Problem(layer_set, size, args.evaluations, weights)
+                    problem = Problem(layer_set, size, args.evaluations, weights, args.content)
                     problem.find_target()
                     measured = problem.measure(args.reps, bfloat16=args.bfloat16)
                     if args.starts:
@@ -408,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
                     measured.update(threads=count, loaded=args.load, load_before=load_before,
                                     load_after=os.getloadavg()[0])
                     report["measurements"].append(measured)
+                    if args.pictures:
+                        problem.save_pictures(args.pictures)
                     rows = {r["variant"]: r for r in measured["rows"]}
                     print(f"{count} thread(s), {layer_set} layers, {measured['size']}: target "
                           f"{measured['target']:.5g} at tutorial evaluation "
@@ -468,14 +502,15 @@ def _weights(run: dict) -> str:
 
 
 def _key(run: dict, measurement: dict) -> tuple:
-    return (run["environment"]["cpu"], _weights(run), measurement["threads"],
-            measurement["loaded"], measurement["layers"], measurement["size"])
+    return (run["environment"]["cpu"], _weights(run), run["environment"].get("content", "chicago"),
+            measurement["threads"], measurement["loaded"], measurement["layers"],
+            measurement["size"])
 
 
 def merge(runs: list[dict], report: dict) -> list[dict]:
     """The stored runs with ``report`` added: a configuration measured again (CPU and its
-    instruction set, threads, load, layers, size) leaves the older run, and a run left with
-    nothing is dropped. Another CPU's or other weights' results stay beside it: the shared
+    instruction set, weights, content image, threads, load, layers, size) leaves the older
+    run, and a run left with nothing is dropped. Another CPU's or other weights' results stay beside it: the shared
     hosts differ. Real-feature runs come first, then random-weight ones."""
     new = {_key(report, m) for m in report["measurements"]}
     for run in runs:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from helpers import real_weights
 from nstyle_helpers.core.features import VGG19Features
@@ -160,6 +161,23 @@ def test_the_peer_benchmark_runs_end_to_end_and_writes_its_table(peer, tmp_path)
             assert all(c is None or 1 <= c <= 2 * 12 + 20 for c in starts[variant])
     markdown = (tmp_path / "peer-cpu.md").read_text()
     assert "| 1 | quiet" in markdown and "nstyle" in markdown and "Perturbed starts" in markdown
+
+
+def test_the_peer_benchmark_shows_both_sides_pictures_at_the_same_loss_on_tubingen(peer,
+                                                                                    tmp_path):
+    threads = torch.get_num_threads()
+    try:
+        assert peer.main(["--threads", "1", "--layers", "tutorial", "--sizes", "32", "--reps",
+                          "1", "--evaluations", "8", "--weights", "random", "--content",
+                          "tubingen", "--pictures", str(tmp_path / "pictures"),
+                          "--output", str(tmp_path)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    (picture,) = (tmp_path / "pictures").glob("*.png")
+    assert picture.name == "side-by-side-tubingen-tutorial-32x24.png"
+    with Image.open(picture) as pair:
+        assert pair.size == (64, 24)  # the tutorial's image, then nstyle's, each 32×24
+    assert "content tubingen" in (tmp_path / "peer-cpu.md").read_text()
 
 
 @pytest.mark.filterwarnings("ignore:bfloat16 was asked for")
