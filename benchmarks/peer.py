@@ -50,8 +50,8 @@ first convolution's weights and every bias scaled, which ReLU and max pooling pa
 exactly): the function a torchvision user minimises, on real features. Results accumulate in
 ``benchmarks/results/peer-cpu.json`` and ``.md`` (one section per run of this script, real
 features first; a configuration measured again on the same CPU, weights and content image
-replaces its older result), with the load average before and after every configuration. Ctrl-C or SIGTERM
-stops the whole script (exit status 130), kills the busy processes and writes nothing.
+replaces its older result), with the load average before and after every configuration.
+Ctrl-C or SIGTERM stops the whole script (exit status 130), kills the busy processes and writes nothing.
 """
 
 from __future__ import annotations
@@ -510,8 +510,8 @@ def _key(run: dict, measurement: dict) -> tuple:
 def merge(runs: list[dict], report: dict) -> list[dict]:
     """The stored runs with ``report`` added: a configuration measured again (CPU and its
     instruction set, weights, content image, threads, load, layers, size) leaves the older
-    run, and a run left with nothing is dropped. Another CPU's or other weights' results stay beside it: the shared
-    hosts differ. Real-feature runs come first, then random-weight ones."""
+    run, and a run left with nothing is dropped. Another CPU's or other weights' results stay
+    beside it: the shared hosts differ. Real-feature runs come first, then random-weight ones."""
     new = {_key(report, m) for m in report["measurements"]}
     for run in runs:
         run["measurements"] = [m for m in run["measurements"] if _key(run, m) not in new]
