@@ -51,7 +51,8 @@ exactly): the function a torchvision user minimises, on real features. Results a
 ``benchmarks/results/peer-cpu.json`` and ``.md`` (one section per run of this script, real
 features first; a configuration measured again on the same CPU, weights and content image
 replaces its older result), with the load average before and after every configuration.
-Ctrl-C or SIGTERM stops the whole script (exit status 130), kills the busy processes and writes nothing.
+Ctrl-C or SIGTERM stops the whole script (exit status 130), kills the busy processes and
+writes nothing.
 """
 
 from __future__ import annotations
