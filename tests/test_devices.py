@@ -19,7 +19,7 @@ def no_gpu(monkeypatch):
     """Neither CUDA nor MPS is available, whatever this machine has."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
-    monkeypatch.setattr(devices, "_mps_available", lambda: False)
+    monkeypatch.setattr(devices, "mps_available", lambda: False)
     monkeypatch.delenv("NSTYLE_DEVICE", raising=False)
 
 
@@ -38,7 +38,7 @@ def test_auto_without_gpu_is_cpu(no_gpu):
 
 def test_auto_prefers_cuda_then_mps(no_gpu, monkeypatch):
     """"auto" picks CUDA when available, else MPS, else the CPU."""
-    monkeypatch.setattr(devices, "_mps_available", lambda: True)
+    monkeypatch.setattr(devices, "mps_available", lambda: True)
     assert resolve_device("auto") == torch.device("mps")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert resolve_device("auto") == torch.device("cuda")
@@ -49,7 +49,7 @@ def test_auto_on_this_machine_matches_what_torch_sees(monkeypatch):
     monkeypatch.delenv("NSTYLE_DEVICE", raising=False)
     device = resolve_device("auto")
     assert (device.type == "cuda") == torch.cuda.is_available()
-    if not torch.cuda.is_available() and not devices._mps_available():
+    if not torch.cuda.is_available() and not devices.mps_available():
         assert device == torch.device("cpu")
 
 

@@ -79,18 +79,18 @@ def test_near_misses_get_partial_credit(graded):
         assert 0 < points[student][cell] < 3, (student, cell, points[student][cell])
 
 
-def _messages(graded, student):
+def cell_messages(graded, student):
     return {row["cell"]: row["message"] for row in graded["rows"] if row["student"] == student}
 
 
 def test_one_line_per_failed_check_in_the_checks_words(graded):
-    messages = _messages(graded, "gram_divided_and_mean")
+    messages = cell_messages(graded, "gram_divided_and_mean")
     assert "divided by N_l·M_l" in messages["check_gram_matrix"]
     assert "mean over the N_l² entries" in messages["check_style_layer_loss"]
-    assert "You computed Fᵀ F" in _messages(graded, "gram_transposed")["check_gram_matrix"]
-    assert "assume particular sizes" in _messages(graded, "hard_coded_sizes")["check_gram_matrix"]
-    assert "one weight per image" in _messages(graded, "float_weight")["check_style_layer_loss"]
-    a1 = _messages(graded, "typical_mistakes")
+    assert "You computed Fᵀ F" in cell_messages(graded, "gram_transposed")["check_gram_matrix"]
+    assert "assume particular sizes" in cell_messages(graded, "hard_coded_sizes")["check_gram_matrix"]
+    assert "one weight per image" in cell_messages(graded, "float_weight")["check_style_layer_loss"]
+    a1 = cell_messages(graded, "typical_mistakes")
     assert "mean over the batch" in a1["check_gradient_step"]
     assert "you used F.mse_loss" in a1["check_content_loss"]
     assert a1["check_pixel_loss"] == ""
@@ -104,7 +104,7 @@ def test_patched_checks_score_nothing_and_say_what_was_changed(graded):
     test_same_points_as_nbgrader_autograde)."""
     assert graded["points"]["patched_checks"] == {"check_gram_matrix": 0.0,
                                                   "check_style_layer_loss": 0.0}
-    for message in _messages(graded, "patched_checks").values():
+    for message in cell_messages(graded, "patched_checks").values():
         assert message.startswith("a cell of this notebook changed checks.expect, ")
         assert "checks.check_gram_matrix" in message and "nh.gram_matrix" in message
         assert "graded cells score 0" in message
@@ -116,19 +116,19 @@ def test_a_progress_bar_in_a_correct_loop_costs_nothing_and_is_noted(graded):
     assert graded["points"]["progress_bar"] == {"check_total_variation": 2.0,
                                                 "check_combined_loss": 3.0,
                                                 "check_optimization_loop": 3.0}
-    note = _messages(graded, "progress_bar")["check_optimization_loop"]
+    note = cell_messages(graded, "progress_bar")["check_optimization_loop"]
     assert note.startswith("your code wrote to stderr (a progress bar?): ")
     assert "tqdm.auto" in note
 
 
 def test_broken_renamed_and_deleted_get_a_clear_line(graded):
-    broken = _messages(graded, "broken")
+    broken = cell_messages(graded, "broken")
     assert set(broken) == {"check_gram_matrix", "check_style_layer_loss"}
     assert all("not valid JSON" in message for message in broken.values())
     assert graded["points"]["broken"] == {"check_gram_matrix": 0.0, "check_style_layer_loss": 0.0}
     assert "broken  a2_gram_and_style.ipynb  0 / 6" in graded["report"]
     assert "PROBLEM: is not valid JSON" in graded["report"]
-    renamed = _messages(graded, "renamed_and_deleted")
+    renamed = cell_messages(graded, "renamed_and_deleted")
     assert "name 'gram_matrix' is not defined" in renamed["check_gram_matrix"]
     assert "renamed" in renamed["check_gram_matrix"]
     assert "missing from the submission" in renamed["check_style_layer_loss"]
@@ -248,14 +248,14 @@ def test_cell_points_follow_nbgraders_rule(outputs, expected):
 ])
 def test_stderr_of_a_progress_bar_is_one_message_not_a_crash(text, first):
     cell = _executed_grade_cell(new_output("stream", name="stderr", text=text))
-    assert grading._messages(cell) == [
+    assert grading.cell_messages(cell) == [
         f"the cell wrote to stderr, which nbgrader scores 0: {first}"]
 
 
 def test_a_cell_stopped_at_the_time_limit_says_so():
     cell = _executed_grade_cell(new_output("error", ename="KeyboardInterrupt", evalue="",
                                            traceback=[]))
-    assert grading._messages(cell) == [
+    assert grading.cell_messages(cell) == [
         "stopped at the time limit (--timeout): an endless or very slow loop in a function "
         "this cell calls?"]
 
@@ -267,7 +267,7 @@ def test_an_unforeseen_failure_is_that_students_problem(tmp_path, monkeypatch):
         return grading.NotebookGrade("good", path)
 
     monkeypatch.setattr(grading, "grade_notebook", broken)
-    grades = [grading._grade_isolated(tmp_path / name, {}, timeout=1, env={})
+    grades = [grading.grade_isolated(tmp_path / name, {}, timeout=1, env={})
               for name in ("bad.ipynb", "good.ipynb")]
     assert grades[0].problem == ("could not be graded (IndexError: list index out of range); "
                                  "grade it by hand")
@@ -302,7 +302,7 @@ def test_a_flat_lms_download_is_one_student_per_file(tmp_path):
               graded(tmp_path / "inbox" / "bob" / "a2.ipynb"),
               graded(tmp_path / "submitted" / "ada" / "a2" / "a2_gram_and_style.ipynb"),
               graded(tmp_path / "submitted" / "eve" / "a2" / "a2_gram_and_style.ipynb")]
-    grading._split_flat_folders(grades)
+    grading.split_flat_folders(grades)
     assert [g.student for g in grades] == ["s12345", "s67890_Copy1", "bob", "bob", "ada", "eve"]
 
 

@@ -398,7 +398,7 @@ def _run_that_takes(monkeypatch, *paths: Path):
     """Make the transfer create ``paths`` while it runs (another program taking the names)."""
     from nstyle_helpers import cli as cli_module
 
-    real = cli_module._run_transfer
+    real = cli_module.style_transfer
 
     def run_and_take(*args, **kwargs):
         result = real(*args, **kwargs)
@@ -406,7 +406,7 @@ def _run_that_takes(monkeypatch, *paths: Path):
             path.write_bytes(b"someone else's file")
         return result
 
-    monkeypatch.setattr(cli_module, "_run_transfer", run_and_take)
+    monkeypatch.setattr(cli_module, "style_transfer", run_and_take)
 
 
 def test_an_output_name_taken_during_the_run_gets_the_next_free_name(cli, tmp_path,

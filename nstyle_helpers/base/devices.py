@@ -12,11 +12,11 @@ import torch
 from .environment import DEVICE_ENV, device_setting
 from .errors import DeviceError
 
-__all__ = ["DEVICE_ENV", "resolve_device"]
+__all__ = ["DEVICE_ENV", "mps_available", "resolve_device"]
 
 
-
-def _mps_available() -> bool:
+def mps_available() -> bool:
+    """Whether torch sees an Apple GPU (MPS): the fallback after CUDA."""
     mps = getattr(torch.backends, "mps", None)
     return bool(mps is not None and mps.is_available())
 
@@ -41,7 +41,7 @@ def resolve_device(name: str | torch.device | None = None) -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if _mps_available():
+        if mps_available():
             return torch.device("mps")
         return torch.device("cpu")
     try:
@@ -62,7 +62,7 @@ def resolve_device(name: str | torch.device | None = None) -> torch.device:
                 f"{torch.cuda.device_count()} CUDA GPU(s), numbered from 0."
             )
     elif device.type == "mps":
-        if not _mps_available():
+        if not mps_available():
             raise DeviceError(
                 f"Device {name!r} was requested but Apple MPS is not available here; "
                 "use --device cpu."

@@ -42,8 +42,9 @@ from pathlib import Path
 from ..base.errors import SettingsError
 from .marks import first_line
 
-__all__ = ["CellGrade", "NotebookGrade", "student_of", "cell_points",
-           "grade_notebook", "grade", "write_csv", "write_gradebook", "write_feedback", "report"]
+__all__ = ["CellGrade", "NotebookGrade", "student_of", "cell_points", "cell_messages",
+           "grade_notebook", "grade_isolated", "split_flat_folders", "grade", "write_csv",
+           "write_gradebook", "write_feedback", "report"]
 
 JSON = "application/json"
 
@@ -185,7 +186,7 @@ def cell_points(cell) -> float:
     return max_points
 
 
-def _messages(cell) -> list[str]:
+def cell_messages(cell) -> list[str]:
     """What went wrong in an executed check cell, in the checks' words."""
     messages = []
     for output in cell.get("outputs", []):
@@ -253,7 +254,7 @@ def grade_notebook(path: Path, sources: dict, *, timeout: int,
                                           [f"not run: the notebook {result.problem}"]))
         else:
             result.cells.append(CellGrade(grade_id, cell_points(cell), max_points,
-                                          _messages(cell)))
+                                          cell_messages(cell)))
     return result
 
 
@@ -279,12 +280,12 @@ def grade(paths: Sequence[str | Path], *, source: str | Path = DEFAULT_SOURCE,
         raise SettingsError(f"no solution notebooks (*.ipynb) in {source}.")
     submissions = _submissions(paths)
     env = grading_environment(quick=quick) if submissions else {}
-    grades = [_grade_isolated(path, sources, timeout=timeout, env=env) for path in submissions]
-    _split_flat_folders(grades)
+    grades = [grade_isolated(path, sources, timeout=timeout, env=env) for path in submissions]
+    split_flat_folders(grades)
     return grades
 
 
-def _split_flat_folders(grades: Sequence[NotebookGrade]) -> None:
+def split_flat_folders(grades: Sequence[NotebookGrade]) -> None:
     """A folder holding several submissions of one assignment (an LMS's flat download,
     ``s12345_a2_gram_and_style.ipynb`` beside ``s67890_a2_….ipynb``) holds several students:
     each is named by its file name, less the assignment's name."""
@@ -300,7 +301,7 @@ def _split_flat_folders(grades: Sequence[NotebookGrade]) -> None:
                 result.student = re.sub(r"[_\- ]{2,}", "_", rest).strip("_- ") or result.path.stem
 
 
-def _grade_isolated(path: Path, sources: dict, *, timeout: int,
+def grade_isolated(path: Path, sources: dict, *, timeout: int,
                     env: dict[str, str]) -> NotebookGrade:
     """:func:`grade_notebook`, where anything unforeseen in one submission becomes that
     submission's problem line, and the class's batch goes on."""
