@@ -100,3 +100,13 @@ def test_the_readme_layout_names_every_folder_and_module():
 def test_the_design_picture_names_every_folder():
     design = (PACKAGE.parent / "docs" / "DESIGN.md").read_text(encoding="utf-8")
     assert [f for f in FOLDERS if f"{f}/" not in design] == []
+
+
+def test_no_function_of_the_core_is_longer_than_50_lines():
+    # core/ is what a student reads beside the paper: each function fits on a screen.
+    long = {f"{path.stem}.{node.name}": node.end_lineno - node.lineno + 1
+            for path in sorted((PACKAGE / "core").glob("*.py"))
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > 50}
+    assert long == {}
