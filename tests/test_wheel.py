@@ -74,3 +74,22 @@ def test_the_installed_command_runs_the_main_job_from_an_empty_folder(installed)
                    "2", "-q")
     assert done.returncode == 0, done.stderr
     assert (installed["root"] / "empty" / "outputs" / "chicago_great_wave.png").is_file()
+
+
+def test_notebook_00_runs_on_the_installed_wheel_from_a_folder_of_its_own(installed):
+    # A student who installed the wheel and downloaded one notebook: the kernel imports the
+    # wheel's package (PYTHONPATH), the examples come from the user's cache, quick mode.
+    folder = installed["root"] / "notebook"
+    folder.mkdir()
+    shutil.copy(REPO / "notebooks" / "00_images_as_tensors.ipynb", folder)
+    script = ("import nbformat, sys; from nbclient import NotebookClient; "
+              "nb = nbformat.read('00_images_as_tensors.ipynb', as_version=4); "
+              "nb.cells.append(nbformat.v4.new_code_cell("
+              "'import nstyle_helpers; print(nstyle_helpers.__file__)')); "
+              "NotebookClient(nb, timeout=600, kernel_name='python3', "
+              "resources={'metadata': {'path': '.'}}).execute(); "
+              "print(nb.cells[-1].outputs[0]['text'])")
+    done = subprocess.run([sys.executable, "-c", script], cwd=folder, capture_output=True,
+                          text=True, timeout=900, env={**installed["env"], "NSTYLE_QUICK": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert str(installed["root"] / "site" / "nstyle_helpers") in done.stdout
