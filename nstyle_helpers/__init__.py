@@ -65,27 +65,27 @@ or a guide reaches past the public API.
 
 import importlib
 
-from .core.defaults import (default_size, default_steps, quick_mode, quick_or,
-                            tutorial_equivalent_weights)
-from .base.devices import resolve_device
+from .base.version import __version__
 from .base.errors import (DeviceError, DivergedError, ImageError, ImageTooSmallError, LayerError,
                           MaskError, NstyleError, OutputError, SettingsError, WeightsError)
+from .base.devices import resolve_device
+from .core.images import load_image, load_image_bytes, resize, save_image, to_pil, white_noise
 from .core.examples import example_image_path, example_names
 from .core.features import (CONTENT_LAYER, CONTENT_LAYERS_FIG1, STYLE_LAYERS, VGG19_LAYERS,
                             VGG19Features, feature_shape, style_layer_sets)
-from .core.images import load_image, load_image_bytes, resize, save_image, to_pil, white_noise
 from .core.losses import (combined_loss, content_loss, gram_matrix, pixel_loss, style_layer_loss,
                           total_variation)
 from .core.objective import Objective
 from .core.optimize import OptimizationResult, optimize
-from .transfer import (RunConfig, TransferConfig, build_extractor, reconstruct_content,
-                       reconstruct_style, style_transfer, transfer_loss_weights)
+from .core.defaults import (default_size, default_steps, quick_mode, quick_or,
+                            tutorial_equivalent_weights)
 from .controls.color import combine_luminance, match_color_histogram, rgb_to_yiq, yiq_to_rgb
 from .controls.multistyle import MultiStyleObjective, guided_gram_matrix
 from .controls.multiscale import MultiScaleResult, coarse_to_fine
+from .transfer import (RunConfig, TransferConfig, build_extractor, reconstruct_content,
+                       reconstruct_style, style_transfer, transfer_loss_weights)
 from .teaching.session import describe_session
 from .classroom.integrity import graded_checks
-from .base.version import __version__
 
 
 #: The modules notebooks and guides import as namespaces (``from nstyle_helpers import

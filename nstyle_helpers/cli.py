@@ -17,26 +17,26 @@ from pathlib import Path
 
 import torch
 
-from .core.defaults import (BALANCES, RELATIVE_CONTENT_WEIGHT, RELATIVE_STYLE_WEIGHT, default_size,
-                            default_steps)
-from .base.devices import resolve_device
 from .base.errors import DivergedError, NstyleError, OutputError, OutputExistsError, SettingsError
-from .core.examples import image_path
-from .core.features import CONTENT_LAYER, STYLE_LAYERS, validate_layer_names
-from .core.images import (load_image, resize, save_image, save_new_image, validate_output_path,
-                          write_first_free)
-from .teaching.movie import (default_snapshot_every, ending_with_result, validate_movie_path,
-                             validate_snapshot_every, write_movie)
-from .core.optimize import DEFAULT_LR, OPTIMIZERS
-from .teaching.session import describe_setup
 from .base.validation import (POOLINGS, validate_learning_rate, validate_loss_weight, validate_seed,
                               validate_size, validate_steps)
-from .transfer import (INITS, RunConfig, TransferConfig, reconstruct_content, reconstruct_style,
-                       style_transfer)
+from .base.devices import resolve_device
+from .core.images import (load_image, resize, save_image, save_new_image, validate_output_path,
+                          write_first_free)
+from .core.examples import image_path
+from .core.features import CONTENT_LAYER, STYLE_LAYERS, validate_layer_names
+from .core.optimize import DEFAULT_LR, OPTIMIZERS
+from .core.defaults import (BALANCES, RELATIVE_CONTENT_WEIGHT, RELATIVE_STYLE_WEIGHT, default_size,
+                            default_steps)
 from .controls.color import PRESERVE_COLOR
-from .controls.multiscale import validate_scale_steps, validate_scales
 from .controls.multistyle import (MAX_STYLE_SCALE, load_label_masks, validate_blend,
                                   validate_style_scale)
+from .controls.multiscale import validate_scale_steps, validate_scales
+from .transfer import (INITS, RunConfig, TransferConfig, reconstruct_content, reconstruct_style,
+                       style_transfer)
+from .teaching.session import describe_setup
+from .teaching.movie import (default_snapshot_every, ending_with_result, validate_movie_path,
+                             validate_snapshot_every, write_movie)
 
 __all__ = ["main", "console_main"]
 

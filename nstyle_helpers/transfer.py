@@ -42,26 +42,26 @@ from dataclasses import dataclass
 
 import torch
 
-from .accel.acceleration import accelerate
-from .controls.color import (PRESERVE_COLOR, combine_luminance, grey_as_rgb, luminance,
-                             match_color_histogram, match_luminance)
-from .core.defaults import (CPU_STEPS, LossWeights, relative_weights, resolve_balance,
-                            tutorial_equivalent_weights, validate_balance)
-from .core.features import (CONTENT_LAYER, STYLE_LAYERS, FeatureExtractor, VGG19Features,
-                            feature_shape, validate_image_size, validate_layer_names)
 from .base.errors import SettingsError
-from .core.images import resize, validate_image, white_noise
-from .controls.multiscale import (MultiScaleResult, coarse_to_fine, stage_sizes,
-                                  validate_scale_steps, validate_scales)
-from .controls.multistyle import (BlendedStyle, blend_table, resize_masks, scale_style, style_term,
-                                  validate_style_scale)
-from .core.objective import Objective, one_hot_layer_weights
-from .core.optimize import OptimizationResult, Progress, optimize
-from .core.weights import resolve_weights_source
-from .core.memory import validate_memory
 from .base.validation import (extractor_dtype, validate_learning_rate, validate_loss_weight,
                               validate_optimizer, validate_pooling, validate_same_device,
                               validate_seed, validate_steps)
+from .core.images import resize, validate_image, white_noise
+from .core.weights import resolve_weights_source
+from .core.features import (CONTENT_LAYER, STYLE_LAYERS, FeatureExtractor, VGG19Features,
+                            feature_shape, validate_image_size, validate_layer_names)
+from .core.memory import validate_memory
+from .core.objective import Objective, one_hot_layer_weights
+from .core.optimize import OptimizationResult, Progress, optimize
+from .core.defaults import (CPU_STEPS, LossWeights, relative_weights, resolve_balance,
+                            tutorial_equivalent_weights, validate_balance)
+from .accel.acceleration import accelerate
+from .controls.color import (PRESERVE_COLOR, combine_luminance, grey_as_rgb, luminance,
+                             match_color_histogram, match_luminance)
+from .controls.multistyle import (BlendedStyle, blend_table, resize_masks, scale_style, style_term,
+                                  validate_style_scale)
+from .controls.multiscale import (MultiScaleResult, coarse_to_fine, stage_sizes,
+                                  validate_scale_steps, validate_scales)
 
 __all__ = ["INITS", "RunConfig", "TransferConfig", "build_extractor", "run_balance",
            "transfer_loss_weights",
@@ -338,8 +338,10 @@ def _plan(content, style, configs, *, style_blend, style_scale, masks, preserve_
     # download) or anything runs.
     content = validate_image(content, "content", dtype=dtype)
     styles = _as_style_list(style, dtype)
-    validate_same_device(content, init=init, **{f"style {i + 1}": s for i, s in enumerate(styles)})
     configs = _as_list(configs)
+    if init is not None:  # a Pillow image or a uint8 tensor is converted, as the content is
+        init = validate_image(init, "init", batch=len(configs), dtype=dtype)
+    validate_same_device(content, init=init, **{f"style {i + 1}": s for i, s in enumerate(styles)})
     run = _shared_run_settings(configs, ("init", "balance"))
     if preserve_color not in PRESERVE_COLOR:
         raise SettingsError(f"preserve_color must be one of {', '.join(PRESERVE_COLOR)}, "
@@ -353,8 +355,6 @@ def _plan(content, style, configs, *, style_blend, style_scale, masks, preserve_
     sizes = [(height, width)] if scales is None else stage_sizes(height, width,
                                                                  validate_scales(scales))
     steps = validate_scale_steps(run.steps if scale_steps is None else scale_steps, len(sizes))
-    if init is not None:
-        init = validate_image(init, "init", batch=len(configs), dtype=dtype)
     layers = list(dict.fromkeys([*(c.content_layer for c in configs),
                                  *(l for c in configs for l in c.style_layers)]))
     _check_sizes(layers, [l for c in configs for l in c.style_layers], sizes[0], styles,

@@ -6,8 +6,8 @@ command), where every check cell must pass. Here:
 - the notebooks follow nbgrader's conventions (markers, cell metadata, points) and the
   project's (session cell, quick mode, no outputs committed);
 - the generator (:mod:`nstyle_helpers.classroom.assignments`) follows nbgrader's documented
-  rules, on a small notebook written for each rule, and gives what ``nbgrader generate_assignment`` gives
-  on the real notebooks (when nbgrader is installed; it is not in requirements.txt);
+  rules, on a small notebook written for each rule, and gives what
+  ``nbgrader generate_assignment`` gives on the real notebooks (when nbgrader is installed; it is not in requirements.txt);
 - the committed student versions (``notebooks/assignments/release/``) are up to date;
 - executed, the student versions score 0 in exactly their graded cells (nbgrader's
   ``validate --invert`` idea), the solution notebooks every point, and nbval does not

@@ -170,6 +170,14 @@ def test_the_library_converts_what_users_expect():
     result = nh.style_transfer(Image.fromarray(np.zeros((16, 16, 3), np.uint8)), content,
                                TransferConfig(**SHALLOW_CONFIG), progress=False)
     assert result.image.dtype == torch.float32
+    # The start image is converted like the others, and refused in the same sentence.
+    started = nh.style_transfer(content, content, TransferConfig(**SHALLOW_CONFIG),
+                                init=Image.fromarray(np.zeros((16, 16, 3), np.uint8)),
+                                progress=False)
+    assert started.image.shape == (1, 3, 16, 16)
+    with pytest.raises(ImageError, match="init"):
+        nh.style_transfer(content, content, TransferConfig(**SHALLOW_CONFIG),
+                          init=np.zeros((16, 16, 3)), progress=False)
 
 
 def test_content_and_style_on_different_devices_are_refused():

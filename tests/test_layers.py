@@ -75,12 +75,13 @@ def test_every_module_imports_only_modules_above_it_in_the_table():
 
 def test_the_import_parser_sees_imports_inside_functions(tmp_path):
     source = tmp_path / "a1.py"
-    source.write_text("from ...core.errors import X\n\ndef f():\n    from .. import grading\n"
+    source.write_text("from ...base.errors import X\n\ndef f():\n    from .. import grading\n"
                       "    import nstyle_helpers.core.images\n    from ...core import losses\n"
                       "    from .common import Parts\n")
     # Read as if it were classroom/checks/a1.py.
     assert imported_modules(source, "classroom.checks.a1") == {
-        "classroom.grading", "core.images", "core.losses", "classroom.checks.common"}
+        "base.errors", "classroom.grading", "core.images", "core.losses",
+        "classroom.checks.common"}
 
 
 def test_the_readme_layout_names_every_folder_and_module():

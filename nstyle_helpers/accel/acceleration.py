@@ -61,8 +61,8 @@ import warnings
 import torch
 from torch import nn
 
-from ..base.environment import PRECISION_ENV, precision_setting
 from ..base.errors import ImageError, SettingsError
+from ..base.environment import PRECISION_ENV, precision_setting
 from ..core.features import FeatureExtractor, VGG19Features
 from .winograd import nnpack_available, winograd_layers, winograd_wanted, with_winograd
 

@@ -51,8 +51,8 @@ import copy
 import torch
 from torch import nn
 
-from ..base.environment import winograd_setting
 from ..base.errors import SettingsError
+from ..base.environment import winograd_setting
 
 __all__ = ["MIN_POSITIONS", "TOLERANCE", "nnpack_available", "winograd_wanted",
            "input_gradient_kernel", "WinogradConv2d", "with_winograd", "winograd_layers"]

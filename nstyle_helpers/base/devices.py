@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from .environment import DEVICE_ENV, device_setting
 from .errors import DeviceError
+from .environment import DEVICE_ENV, device_setting
 
 __all__ = ["DEVICE_ENV", "mps_available", "resolve_device"]
 

@@ -59,8 +59,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import grading
 from ..base.errors import AssignmentError
+from . import grading
 from .grading import DEFAULT_SOURCE
 
 __all__ = ["AssignmentError", "CODE_STUB", "TEXT_STUB", "student_version", "build", "main"]

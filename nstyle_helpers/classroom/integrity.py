@@ -9,12 +9,12 @@ So each graded cell begins with::
     checks = nh.graded_checks()
 
 which (1) loads *fresh copies* of :mod:`~nstyle_helpers.classroom.marks`,
-:mod:`~nstyle_helpers.core.losses` and the :mod:`~nstyle_helpers.classroom.checks` package
-from the package's files, so the cell's checks are the package's own even where the live
-modules were changed, and (2) compares the live modules, the package's namespace and torch's
-comparison functions with what the package defines. If anything differs, every
-:class:`~nstyle_helpers.classroom.marks.Marks` of the fresh copy scores 0 and says what was changed, on both grading paths (nbgrader reads the 0; ``grade`` reads the
-message).
+:mod:`~nstyle_helpers.core.losses` and the :mod:`~nstyle_helpers.classroom.checks` package from the
+package's files, so the cell's checks are the package's own even where the live modules were
+changed, and (2) compares the live modules, the package's namespace and torch's comparison functions
+with what the package defines. If anything differs, every
+:class:`~nstyle_helpers.classroom.marks.Marks` of the fresh copy scores 0 and says what was changed,
+on both grading paths (nbgrader reads the 0; ``grade`` reads the message).
 
 This stops a student who patches what the checks use; it cannot stop one who rewrites
 Python's import machinery, because the checks run in the student's own process. A course

@@ -4,8 +4,8 @@ High-resolution style transfer from scratch is slow (every loss evaluation costs
 proportion to the number of pixels) and tends to lose large-scale structure (VGG19's
 receptive fields are a fixed number of pixels, so at 1024 px the style's strokes become
 small relative to the image). Gatys et al. (CVPR 2017, "Controlling Perceptual Factors",
-in its section on scale control) therefore solve at a low resolution first and use the upsampled result as the starting
-image at the next, e.g. sizes 256 → 512 → 1024. :func:`coarse_to_fine` runs that schedule
+in its section on scale control) therefore solve at a low resolution first and use the
+upsampled result as the starting image at the next, e.g. sizes 256 → 512 → 1024. :func:`coarse_to_fine` runs that schedule
 for any per-stage solver; :func:`~nstyle_helpers.transfer.style_transfer` uses it.
 
 **The budget.** One loss evaluation (forward + backward through VGG19) costs time roughly
@@ -34,8 +34,8 @@ import torch
 import torch.nn.functional as F
 
 from ..base.errors import SettingsError
-from ..core.optimize import OptimizationResult
 from ..base.validation import validate_whole_number
+from ..core.optimize import OptimizationResult
 
 __all__ = ["MAX_SCALES", "MultiScaleResult", "validate_scales", "validate_scale_steps",
            "stage_sizes", "upsample", "coarse_to_fine"]

@@ -50,8 +50,8 @@ import torch
 import torch.nn.functional as F
 
 from ..base.errors import MaskError, SettingsError
-from ..core.features import VGG19Features
 from ..core.images import load_image, resize
+from ..core.features import VGG19Features
 from ..core.losses import gram_matrix, style_layer_loss
 from ..core.objective import GramStyle, Objective, Weight, per_position_grams
 

@@ -89,8 +89,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..base.environment import QUICK_ENV, quick_setting
 from ..base.errors import SettingsError
+from ..base.environment import QUICK_ENV, quick_setting
 
 __all__ = [
     "QUICK_ENV",

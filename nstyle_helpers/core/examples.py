@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from ..base.environment import IMAGE_DIR_ENV, image_dir_setting, progress_bar, user_cache_dir
 from ..base.errors import ImageError
+from ..base.environment import IMAGE_DIR_ENV, image_dir_setting, progress_bar, user_cache_dir
 from .images import refuse_url
 
 __all__ = ["IMAGE_DIR_ENV", "ExampleImage", "example_names", "example_image_path", "image_path",

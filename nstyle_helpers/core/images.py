@@ -197,12 +197,12 @@ def validate_image(image, name: str = "image", *, batch: int | None = 1,
                    dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """An image batch as the package computes with it: (N, 3, H, W) ``dtype`` in [0, 1].
 
-    Accepted and converted: a Pillow image (any mode, as :func:`load_image` converts it), a (3, H, W) tensor (a batch of one), a uint8 tensor (0..255 ÷ 255), a
-    float32 or float64 tensor (to ``dtype``, the extractor's: float32 unless you built a
-    float64 one), and a non-contiguous tensor (made contiguous: L-BFGS needs flat views of
-    its parameters). Refused with one sentence: anything else (a NumPy array, a list),
-    another dtype, another shape, not ``batch`` images (``None``: any number), NaN or
-    values outside [0, 1].
+    Accepted and converted: a Pillow image (any mode, as :func:`load_image` converts it), a
+    (3, H, W) tensor (a batch of one), a uint8 tensor (0..255 ÷ 255), a float32 or float64
+    tensor (to ``dtype``, the extractor's: float32 unless you built a float64 one), and a
+    non-contiguous tensor (made contiguous: L-BFGS needs flat views of its parameters).
+    Refused with one sentence: anything else (a NumPy array, a list), another dtype, another
+    shape, not ``batch`` images (``None``: any number), NaN or values outside [0, 1].
     """
     if isinstance(image, Image.Image):
         image = pil_to_tensor(image)

@@ -16,23 +16,24 @@ did; clamping keeps every intermediate image displayable and inside the range VG
 trained on. Within one L-BFGS step the trial points are not clamped, so the returned image is
 clamped once more.
 
-L-BFGS restarts: without a line search (as in the PyTorch tutorial and neural-style) a step
-can land far uphill, and from there L-BFGS may climb on: its curvature memory, learned from
-tiny late steps whose gradient differences are mostly rounding, no longer describes the
-function. In a 300-step run at 384 px we saw the loss go from 1.5e-4 to 2.9, six times the
-starting image's loss, and stay there. So when :data:`LBFGS_RESTART_PATIENCE` (10) steps in
-a row start from a loss more than :data:`LBFGS_RESTART_FACTOR` (10) times the best so far,
-the loop goes back to the best image and clears L-BFGS's memory, keeping only its step scale
-(``result.restarts`` counts it). Each image of a batch is judged and restarted on its own.
-Shorter or smaller detours are left alone: L-BFGS mostly comes back down from them by
-itself within a few steps, and a restart throws away the curvature memory that brings it down. Measured against the PyTorch tutorial's lowest loss
-(``benchmarks/results/experiments.md``): restarting after a single step above 10× missed it
-in 600 evaluations from three of three starts on the paper's layers (one thread), where
-waiting 10 steps reached it in 189-239, and it reached it from every start measured in that
-round (19 runs), though in some runs later than the single-step rule (up to ×2.2 the
-evaluations). It is no guarantee: on another host (an Intel Xeon, one thread) a spike that
-came back below 10× after 9 steps left the run 0.8 % above the target after 600.
-A factor of 2 missed it too.
+L-BFGS restarts: without a line search (as in the PyTorch tutorial and neural-style) a step can land
+far uphill, and from there L-BFGS may climb on: its curvature memory, learned from tiny late steps
+whose gradient differences are mostly rounding, no longer describes the function. In a 300-step run
+at 384 px we saw the loss go from 1.5e-4 to 2.9, six times the starting image's loss, and stay
+there. So when :data:`LBFGS_RESTART_PATIENCE` (10) steps in a row start from a loss more than
+:data:`LBFGS_RESTART_FACTOR` (10) times the best so far, the loop goes back to the best image and
+clears L-BFGS's memory, keeping only its step scale (``result.restarts`` counts it). Each image of a
+batch is judged and restarted on its own. Shorter or smaller detours are left alone: L-BFGS mostly
+comes back down from them by itself within a few steps, and a restart throws away the curvature
+memory that brings it down. Measured against the PyTorch tutorial's lowest loss
+(``benchmarks/results/experiments.md``): restarting after a single step above 10× missed it in 600
+evaluations from three of three starts on the paper's layers (one thread), where waiting 10 steps
+reached it in 189-239, and it reached it from every start measured in that round (19 runs), though
+in some runs later than the single-step rule (up to ×2.2 the evaluations). It is no guarantee: on
+another host (an Intel Xeon, one thread) a spike that came back below 10× after 9 steps left the run
+0.8 % above the target after 600. A factor of 2 missed it too. All of this was measured on random
+weights; on real ImageNet features the loss descends steadily and the rule has not fired in any
+measured run: it stays as a guard that costs nothing while it does not fire.
 
 A batch: the images of a batch must not interact (each loss depends only on its own image);
 then one run optimises N problems, and equals N separate runs up to floating-point rounding:
@@ -54,11 +55,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from ..base.environment import progress_bar
 from ..base.errors import DivergedError, SettingsError
-from .lbfgs import BatchLBFGS
+from ..base.environment import progress_bar
 from ..base.validation import (OPTIMIZERS, validate_learning_rate, validate_optimizer,
                                validate_steps, validate_whole_number)
+from .lbfgs import BatchLBFGS
 
 __all__ = ["OPTIMIZERS", "DEFAULT_LR", "LBFGS_RESTART_FACTOR", "LBFGS_RESTART_PATIENCE",
            "Progress", "OptimizationResult", "optimize"]
@@ -92,12 +93,12 @@ class Progress:
 class OptimizationResult:
     """The outcome of :func:`optimize`.
 
-    ``history[name]`` is a (rows, N) tensor: row t holds the loss term after t steps (row 0:
-    the starting image). A finished run has steps + 1 rows (the last from one more forward
-    pass); an interrupted or diverged one has a row for each step it started. ``snapshots``
-    holds ``(step, (N, 3, H, W) image)`` pairs on the CPU. ``image`` is the best image seen
-    (lowest total loss, per batch item), clamped to [0, 1]. ``stop_reason`` is ``"finished"``, ``"interrupted"``, ``"callback"`` or
-    ``"diverged"``. ``restarts`` counts L-BFGS restarts from the best image.
+    ``history[name]`` is a (rows, N) tensor: row t holds the loss term after t steps (row 0: the
+    starting image). A finished run has steps + 1 rows (the last from one more forward pass); an
+    interrupted or diverged one has a row for each step it finished. ``snapshots`` holds ``(step,
+    (N, 3, H, W) image)`` pairs on the CPU. ``image`` is the best image seen (lowest total loss, per
+    batch item), clamped to [0, 1]. ``stop_reason`` is ``"finished"``, ``"interrupted"``,
+    ``"callback"`` or ``"diverged"``. ``restarts`` counts L-BFGS restarts from the best image.
     """
 
     image: torch.Tensor

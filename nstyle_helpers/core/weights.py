@@ -26,8 +26,8 @@ from pathlib import Path
 
 import torch
 
-from ..base.environment import WEIGHTS_ENV, weights_setting
 from ..base.errors import WeightsError
+from ..base.environment import WEIGHTS_ENV, weights_setting
 
 __all__ = ["WEIGHTS_ENV", "RandomWeightsWarning", "resolve_weights_source",
            "load_features_state_dict", "clear_cache"]

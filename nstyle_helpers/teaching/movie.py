@@ -22,8 +22,8 @@ import torch
 from PIL import Image
 
 from ..base.errors import OutputError, SettingsError
-from ..core.images import validate_writable_path, resize, to_pil, write_atomically
 from ..base.validation import validate_whole_number
+from ..core.images import validate_writable_path, resize, to_pil, write_atomically
 
 __all__ = ["MOVIE_FORMATS", "FRAME_MS", "HOLD_MS", "MOVIE_FRAMES", "default_snapshot_every",
            "validate_snapshot_every", "ending_with_result", "movie_frames", "gif_bytes",

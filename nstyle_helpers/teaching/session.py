@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from ..accel.acceleration import resolve_precision, winograd_default
-from ..core.defaults import quick_mode
 from ..base.environment import QUICK_ENV, WEIGHTS_ENV, WINOGRAD_ENV
 from ..core.weights import resolve_weights_source
+from ..core.defaults import quick_mode
+from ..accel.acceleration import resolve_precision, winograd_default
 
 __all__ = ["pretrained_weights_cached", "describe_session", "describe_setup"]
 

@@ -28,16 +28,16 @@ import numpy as np
 import torch
 from PIL import Image as _PILImage
 
-from . import display
-from ..core.defaults import tutorial_equivalent_weights
 from ..base.errors import ImageError, LayerError, NstyleError, OutputError
+from ..base.validation import validate_steps
+from ..core.images import load_image_bytes, save_new_image, to_pil, validate_image
 from ..core.features import (CONTENT_LAYER, STYLE_LAYERS, VGG19Features, validate_image_size,
                              validate_layer_names, feature_shape, style_layer_sets)
-from ..core.images import load_image_bytes, save_new_image, to_pil, validate_image
 from ..core.optimize import OptimizationResult, Progress
-from ..base.validation import validate_steps
+from ..core.defaults import tutorial_equivalent_weights
 from ..transfer import (INITS, RunConfig, TransferConfig, build_extractor, reconstruct_style,
                         run_balance, style_transfer, transfer_loss_weights)
+from . import display
 
 __all__ = [
     "image_png",

@@ -2,10 +2,10 @@ r"""Checks for the assignment notebooks: run a student's function, compare it, e
 
 Each ``check_*`` function runs a student's function on small seeded inputs, compares the
 result with the reference implementation (:mod:`nstyle_helpers.core.losses`, or the small
-references below for the exercises that are not losses) and either prints one line
-(``✓ gram_matrix matches the paper's formula ...``) or raises :class:`CheckFailed`. That is
-an :class:`AssertionError`, so a failing check fails its notebook cell for the student, for
-nbgrader's autograder and for nbval alike.
+references in :mod:`.a1` and :mod:`.a3` for the exercises that are not losses) and either
+prints one line (``✓ gram_matrix matches the paper's formula ...``) or raises
+:class:`CheckFailed`. That is an :class:`AssertionError`, so a failing check fails its
+notebook cell for the student, for nbgrader's autograder and for nbval alike.
 
 Inputs are float64, the tolerance is :data:`TOLERANCE` (relative 1e-6). What is checked, in
 this order, and what a failure message says:
@@ -42,11 +42,11 @@ steps every check shares; this package's namespace is what the notebooks use
 """
 
 from ..marks import CheckFailed, Marks, expect, full_traceback
+from .common import TOLERANCE, count_torch_calls, yours_or_reference
 from .a1 import check_content_loss, check_gradient_step, check_pixel_loss, reference_gradient_step
 from .a2 import check_gram_matrix, check_style_loss
 from .a3 import (check_combined_loss, check_optimization_loop, check_total_variation,
                  reference_combined_loss, reference_optimize_image)
-from .common import TOLERANCE, count_torch_calls, yours_or_reference
 
 __all__ = [
     "TOLERANCE",

@@ -11,6 +11,9 @@ from ..marks import CheckFailed, Marks
 from .common import (Parts, as_tensor, check_per_image_loss, check_shape, compare,
                      mean_over_batch_message, rand, randn, run_student, torch_calls, with_reference)
 
+__all__ = ["check_pixel_loss", "check_gradient_step", "check_content_loss",
+           "reference_gradient_step"]
+
 
 def reference_gradient_step(image: torch.Tensor, target: torch.Tensor, lr: float) -> torch.Tensor:
     r"""One gradient-descent step on the pixel loss: :math:`x \leftarrow x - \eta \nabla_x L`."""

@@ -11,6 +11,8 @@ from ..marks import Marks
 from .common import (Parts, as_tensor, check_autograd, check_per_image_loss, check_shape,
                      check_vectorised, compare, randn, run_student, shape_text, with_reference)
 
+__all__ = ["check_gram_matrix", "check_style_loss"]
+
 
 @with_reference(losses.gram_matrix)
 def check_gram_matrix(fn: Callable[[torch.Tensor], torch.Tensor],

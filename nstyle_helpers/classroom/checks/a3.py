@@ -11,6 +11,9 @@ from ..marks import CheckFailed, Marks
 from .common import (F64, Parts, as_tensor, check_autograd, check_per_image_loss, check_shape,
                      compare, rand, randn, run_student, with_reference)
 
+__all__ = ["check_total_variation", "check_combined_loss", "check_optimization_loop",
+           "reference_combined_loss", "reference_optimize_image", "adam_loop"]
+
 
 def reference_combined_loss(features: Mapping[str, torch.Tensor],
                             content_targets: Mapping[str, torch.Tensor],

@@ -14,11 +14,17 @@ from torch.overrides import TorchFunctionMode
 
 from ..marks import IN_PLACE_HINT, CheckFailed, Marks, constant_factor, error_hint
 
+# The steps the assignments' checks (a1, a2, a3) are made of; the package's checks namespace
+# re-exports only TOLERANCE, count_torch_calls and yours_or_reference.
+__all__ = ["TOLERANCE", "F64", "Parts", "as_tensor", "check_autograd", "check_per_image_loss",
+           "check_shape", "check_vectorised", "compare", "count_torch_calls",
+           "mean_over_batch_message", "rand", "randn", "run_student", "shape_text",
+           "torch_calls", "with_reference", "yours_or_reference"]
 
 #: Tolerance of every comparison (the inputs are float64).
 TOLERANCE = {"rtol": 1e-6, "atol": 1e-9}
 
-
+#: The dtype of every seeded input: float64, so that rounding never decides a check.
 F64 = torch.float64
 
 
@@ -252,6 +258,10 @@ def shape_text(shape) -> str:
 
 def check_per_image_loss(part, name, fn, args, arg_names, reference, mistakes_of,
                          differentiable, large_args, loop_hint):
+    """The three parts every per-image loss check has: values and shape (2 of the weight:
+    a known mistake among ``mistakes_of(*args, expected)`` is named), gradient with respect to
+    the ``differentiable`` arguments, and no Python loop (``large_args`` against ``args``).
+    ``reference`` computes the right (N,) losses; ``loop_hint`` says how to vectorise."""
     n = args[0].shape[0]
     with part("values and shape", 2):
         out = as_tensor(name, run_student(name, fn, args, arg_names))
