@@ -266,8 +266,9 @@ def style_transfer(content: torch.Tensor,
     def solve(stage: int, start: torch.Tensor | None, count: int) -> OptimizationResult:
         h, w = plan.sizes[stage]
         label = "style transfer" + (f" {w}×{h}" if len(plan.sizes) > 1 else "")
-        return optimize(plan.objective(stage, extractor, balance),
-                        plan.start(stage) if start is None else start,
+        content_k = plan.content_at(stage)  # resized once, for the loss and the start
+        return optimize(plan.objective(content_k, extractor, balance),
+                        plan.start(content_k) if start is None else start,
                         optimizer=plan.run.optimizer, steps=count, lr=plan.run.lr,
                         progress=progress, snapshot_every=snapshot_every, callback=callback,
                         description=label)
@@ -276,8 +277,7 @@ def style_transfer(content: torch.Tensor,
     if plan.grey:
         # The stylised luminance with the content's own colour channels (I, Q). The clamp
         # only removes rounding (about 1e-8): combine_luminance keeps RGB in [0, 1].
-        result.image = combine_luminance(result.image,
-                                         resize(plan.content, plan.sizes[-1])).clamp_(0, 1)
+        result.image = combine_luminance(result.image, plan.content_at(-1)).clamp_(0, 1)
     return result
 
 
@@ -304,13 +304,14 @@ class _Plan:
         return self.preserve_color == "luminance"
 
     def content_at(self, stage: int) -> torch.Tensor:
+        """(1, 3, h, w) the content image at stage ``stage``'s size."""
         return resize(self.content, self.sizes[stage])
 
-    def objective(self, stage: int, extractor: FeatureExtractor, balance: str) -> Objective:
-        """The loss at stage ``stage``'s size: content (grey with ``"luminance"``), the styles
-        prepared for it and the masks resized to it."""
-        size = self.sizes[stage]
-        content = self.content_at(stage)
+    def objective(self, content: torch.Tensor, extractor: FeatureExtractor,
+                  balance: str) -> Objective:
+        """The loss at the size of ``content`` (a stage's :meth:`content_at`): content (grey
+        with ``"luminance"``), the styles prepared for it and the masks resized to it."""
+        size = tuple(content.shape[-2:])
         styles = [_prepare_style(s, content, size, self.style_scale, self.preserve_color)
                   for s in self.styles]
         masks = None if self.masks is None else resize_masks(self.masks, size)
@@ -318,17 +319,17 @@ class _Plan:
         return _objective(extractor, self.configs, balance, work,
                           style_term(styles, self.blend, masks))
 
-    def start(self, stage: int) -> torch.Tensor:
-        """(N, 3, h, w) the starting images at stage ``stage``'s size: the given init, the
-        content or seeded noise (grey with ``"luminance"``)."""
-        content, n = self.content_at(stage), len(self.configs)
+    def start(self, content: torch.Tensor) -> torch.Tensor:
+        """(N, 3, h, w) the starting images at the size of ``content`` (a stage's
+        :meth:`content_at`): the given init, the content or seeded noise (grey with
+        ``"luminance"``)."""
+        size, n = tuple(content.shape[-2:]), len(self.configs)
         if self.init is not None:
-            start = resize(self.init, self.sizes[stage])
+            start = resize(self.init, size)
         elif self.run.init == "content":
             start = content.expand(n, -1, -1, -1)
         else:
-            start = white_noise(*self.sizes[stage], batch=n, seed=self.run.seed,
-                                device=content.device)
+            start = white_noise(*size, batch=n, seed=self.run.seed, device=content.device)
         return grey_as_rgb(luminance(start)) if self.grey else start
 
 

@@ -147,7 +147,8 @@ def _same_code(live: FunctionType, fresh: FunctionType) -> bool:
 def _is_package_code(value, name: str) -> bool:
     """Whether an exported function or class is the package's own ``name`` (constants pass)."""
     if isinstance(value, FunctionType):
-        return Path(value.__code__.co_filename).is_relative_to(PACKAGE_DIR) and value.__name__ == name
+        return (Path(value.__code__.co_filename).is_relative_to(PACKAGE_DIR)
+                and value.__name__ == name)
     if isinstance(value, type):
         module = sys.modules.get(value.__module__)
         return (value.__name__ == name and module is not None
