@@ -380,3 +380,57 @@ def test_the_exercise_text_does_not_spell_out_the_solution(path):
             copied = [line for line in lines
                       if len(line) > 12 and line in text and line not in allowed]
             assert not copied, copied
+
+
+def _down(x):
+    return (x[..., 1:, :] - x[..., :-1, :]).flatten(1)
+
+
+def _right(x):
+    return (x[..., :, 1:] - x[..., :, :-1]).flatten(1)
+
+
+#: (notebook, check cell, function, a wrong version, the hidden part, the words that name it)
+HIDDEN_MISTAKES = [
+    ("a1", "check_pixel_loss", "pixel_loss", lambda y, z: ((y - z) ** 2).flatten(1).mean(1),
+     "a worked example", "half the sum"),
+    ("a1", "check_pixel_loss", "pixel_loss",
+     lambda y, z: ((y - z) ** 2).flatten(1).sum(1).sqrt(), "a worked example", "the distance"),
+    ("a1", "check_gradient_step", "gradient_step", lambda x, z, lr: x + lr * 2 * (x - z),
+     "lr = ½ lands on the target", "a step uphill"),
+    ("a1", "check_gradient_step", "gradient_step", lambda x, z, lr: x - lr * (x - z),
+     "lr = ½ lands on the target", "is 2 (x − z)"),
+    ("a1", "check_content_loss", "content_loss", lambda f, p: ((f - p) ** 2).flatten(1).sum(1),
+     "a worked example", "without the ½"),
+    ("a2", "check_gram_matrix", "gram_matrix",
+     lambda f: f.flatten(2).transpose(1, 2) @ f.flatten(2), "a worked example", "that is Fᵀ F"),
+    ("a2", "check_style_layer_loss", "style_layer_loss",
+     lambda g, a, m, w=1.0: w * ((g - a) ** 2).flatten(1).sum(1), "a worked example",
+     "without 1/(4 N_l² M_l²)"),
+    ("a2", "check_style_layer_loss", "style_layer_loss",
+     lambda g, a, m, w=1.0: w * (g - a).flatten(1).sum(1) / (4 * g.shape[1] ** 2 * m ** 2),
+     "a worked example", "the difference is squared"),
+    ("a3", "check_total_variation", "total_variation",
+     lambda x: _down(x).abs().sum(1) + _right(x).abs().sum(1), "a worked example",
+     "absolute differences"),
+    ("a3", "check_total_variation", "total_variation", lambda x: (_down(x) ** 2).sum(1),
+     "a worked example", "the vertical differences alone"),
+    ("a3", "check_total_variation", "total_variation", lambda x: (_right(x) ** 2).sum(1),
+     "a worked example", "the horizontal differences alone"),
+]
+
+
+@pytest.mark.parametrize("assignment, grade_id, name, wrong, what, words", HIDDEN_MISTAKES,
+                         ids=[f"{case[2]}: {case[5]}" for case in HIDDEN_MISTAKES])
+def test_hidden_tests_name_the_mistake(assignment, grade_id, name, wrong, what, words):
+    """A hidden test that fails says which mistake gave the wrong value, not numbers alone."""
+    import torch
+
+    import nstyle_helpers as nh
+
+    (path,) = SOURCE.glob(f"{assignment}_*.ipynb")
+    (cell,) = [cell for cell in _read(path).cells if _meta(cell).get("grade_id") == grade_id]
+    namespace = {"nh": nh, "torch": torch, name: wrong}
+    exec(cell.source, namespace)  # noqa: S102 (the instructor's own check cell)
+    (failed,) = [part for part in namespace["marks"].failed if part.what == what]
+    assert words in failed.message, failed.message

@@ -524,6 +524,11 @@ def test_expect_speaks_in_the_voice_of_the_checks():
     with pytest.raises(CheckFailed) as single:
         checks.expect("pixel_loss", torch.tensor([4.0]), torch.tensor([5.0]), "on one number")
     assert "×" not in str(single.value)
+    # A listed mistake is named, before any constant factor; one of another shape is passed over.
+    mistakes = [(torch.zeros(2), "not this one"), (torch.tensor([10.0]), "that is twice it")]
+    with pytest.raises(CheckFailed, match=r"returned \[10\], expected \[5\]: that is twice it\.$"):
+        checks.expect("f", torch.tensor([10.0]), torch.tensor([5.0]), "on one number",
+                      mistakes=mistakes)
 
 
 def test_a_failed_check_shows_its_message_not_a_traceback(capsys):

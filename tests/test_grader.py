@@ -159,6 +159,9 @@ def test_feedback_shows_the_messages_never_the_hidden_tests(graded):
         text = path.read_text(encoding="utf-8")
         leaked = [line for line in hidden if line in text]
         assert not leaked, (path.name, leaked)
+    transposed = (graded["feedback"] / "gram_transposed.md").read_text(encoding="utf-8")
+    assert "a worked example: gram_matrix on two maps" in transposed  # a hidden test, by name
+    assert "that is Fᵀ F, the products of positions" in transposed
     text = (graded["feedback"] / "float_weight.md").read_text(encoding="utf-8")
     assert "`check_style_layer_loss`: 2.57 / 3" in text
     assert "✗ one weight per image, a tensor (N,): your code raised ValueError" in text

@@ -42,6 +42,7 @@ import re
 import sys
 import traceback
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -207,11 +208,13 @@ class Marks:
 
 
 def expect(name: str, got, expected: torch.Tensor, when: str, *, rtol: float = 1e-5,
-           atol: float = 1e-6) -> None:
+           atol: float = 1e-6, mistakes: Sequence[tuple[torch.Tensor, str]] = ()) -> None:
     """Compare a result of the student's ``name`` with ``expected``, in the checks' voice.
 
     ``when`` completes the sentence: "pixel_loss {when} returned ..." Raises CheckFailed on
-    a result that is not a tensor, or has the wrong shape, dtype or values.
+    a result that is not a tensor, or has the wrong shape, dtype or values. ``mistakes`` are
+    (the value a known mistake gives, the sentence that names it): a hidden test that lists
+    them names the mistake, as the visible checks do, instead of showing numbers alone.
     """
     if not isinstance(got, torch.Tensor):
         raise CheckFailed(f"{name} {when} returned a {type(got).__name__}, not a tensor.")
@@ -229,12 +232,24 @@ def expect(name: str, got, expected: torch.Tensor, when: str, *, rtol: float = 1
         else:
             shown = (f"values up to {float((got - expected).abs().max()):.3g} away from the "
                      "expected ones")
-        # float32 results may differ from a scaled reference by rounding.
-        factor = constant_factor(got.double(), expected.double(), rtol=1e-4)
-        named = "" if factor is None else (
-            f": {factor:.6g} × the expected values everywhere, so a constant factor is wrong "
-            "(a ½, a mean for a sum, a division by a size?); compare each with the formula")
+        named = _named_mistake(got, expected, mistakes, rtol=rtol, atol=atol)
         raise CheckFailed(f"{name} {when} returned {shown}{named}.")
+
+
+def _named_mistake(got: torch.Tensor, expected: torch.Tensor,
+                   mistakes: Sequence[tuple[torch.Tensor, str]], *, rtol: float,
+                   atol: float) -> str:
+    """': ' and the mistake a wrong ``got`` shows, when it is a listed one or a constant
+    factor; '' when it is neither."""
+    for value, sentence in mistakes:
+        if value.shape == got.shape and torch.allclose(got, value.to(got), rtol=rtol, atol=atol):
+            return f": {sentence}"
+    # float32 results may differ from a scaled reference by rounding.
+    factor = constant_factor(got.double(), expected.double(), rtol=1e-4)
+    if factor is None:
+        return ""
+    return (f": {factor:.6g} × the expected values everywhere, so a constant factor is wrong "
+            "(a ½, a mean for a sum, a division by a size?); compare each with the formula")
 
 
 def constant_factor(got: torch.Tensor, expected: torch.Tensor,
