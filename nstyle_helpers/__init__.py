@@ -46,6 +46,7 @@ cycle and this table is the map of the package (``docs/DESIGN.md`` draws it):
 ``classroom.checks.a3``              assignment 3's checks (TV, combined loss, the loop)
 ``classroom.checks``                 the checks the notebooks use, from the three above
 ``classroom.integrity``              graded cells check with the package's own code
+``classroom.submissions``            who handed in what: students and assignments of files
 ``classroom.grading``                grading submissions without nbgrader
 ``classroom.assignments``            the student versions, and the build / grade commands
 ``classroom.__main__``               ``python -m nstyle_helpers.classroom build|grade``

@@ -86,6 +86,14 @@ def gram_loop(f):
     return torch.stack(rows, dim=1)
 
 
+def gram_batch_loop_float32(f):
+    """A loop over the images into a buffer of the default dtype (float32)."""
+    out = torch.empty(f.shape[0], f.shape[1], f.shape[1])
+    for b in range(f.shape[0]):
+        out[b] = f[b].flatten(1) @ f[b].flatten(1).t()
+    return out
+
+
 def gram_one_factor_detached(f):
     flat = f.flatten(2)
     return flat @ flat.detach().transpose(1, 2)
@@ -277,6 +285,8 @@ CASES = {
     "gram/divided by batch": (GR, lambda f: losses.gram_matrix(f) / f.numel(),
                               "whole batch"),
     "gram/twice": (GR, lambda f: 2 * losses.gram_matrix(f), "counted once"),
+    "gram/float32 buffer": (GR, gram_batch_loop_float32,
+                            "returned torch.float32 for torch.float64 input"),
     "gram/one factor detached": (GR, gram_one_factor_detached, "gradient with respect to"),
     "gram/loop": (GR, gram_loop, "loops in Python"),
     "gram/batch loop": (GR, gram_batch_loop, "loops in Python"),
@@ -294,6 +304,8 @@ CASES = {
                            * losses.style_layer_loss(g, a, m, w), "instead of (N_l·M_l)²"),
     "style/unnormalised": (S, lambda g, a, m, w: w * per_image((g - a).pow(2)),
                            "no normalisation"),
+    "style/not squared": (S, lambda g, a, m, w: w / (4 * g.shape[-1] ** 2 * m**2)
+                          * (g - a).flatten(1).sum(1), "without squaring them"),
     "style/no weight": (S, lambda g, a, m, w: losses.style_layer_loss(g, a, m), "ignored the layer"),
     "style/mean": (S, lambda g, a, m, w: losses.style_layer_loss(g, a, m, w) / g.shape[-1] ** 2,
                    "mean over the N_l² entries"),

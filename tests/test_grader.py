@@ -7,6 +7,8 @@ deleted check cell, a wrong function with the checks patched away, a correct A3 
 draws a tqdm progress bar, and a notebook cut off in the middle of its JSON. The grader runs
 once on all of them from another folder (module fixture); the tests read its report, CSV and
 feedback files, and compare its points with ``nbgrader autograde``'s on the same submissions.
+``tests/fixtures/lms_download/`` is an LMS's flat download, graded by both paths too (nbgrader
+through ``zip_collect`` with the grader's own file-name pattern).
 """
 
 from __future__ import annotations
@@ -23,10 +25,14 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_output
 
-from nstyle_helpers.classroom import grading
+from nstyle_helpers.classroom import grading, submissions
+from nstyle_helpers.classroom.submissions import Submission
 from test_assignments import SOURCE, nbgrader_env
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "assignments"
+#: An LMS's flat download of assignment 2: a Python loop over the batch, a correct notebook
+#: renamed by Jupyter and a browser, and a style loss without its square.
+LMS_DOWNLOAD = FIXTURES.parent / "lms_download"
 STUDENTS = sorted(path.name for path in FIXTURES.iterdir() if path.is_dir())
 #: Not given to nbgrader: it cannot read the notebook at all.
 UNREADABLE = {"broken"}
@@ -57,8 +63,8 @@ def graded(tmp_path_factory):
 
 def test_every_submission_is_graded_cell_by_cell(graded):
     assert sorted(graded["points"]) == STUDENTS
-    assert list(graded["rows"][0]) == ["student", "assignment", "cell", "points", "max",
-                                       "message"]
+    assert list(graded["rows"][0]) == ["student", "assignment", "file", "cell", "points",
+                                       "max", "message"]
     a2 = {"check_gram_matrix": 3.0, "check_style_layer_loss": 3.0}
     assert graded["points"]["correct"] == a2
     assert graded["points"]["unwritten"] == {"check_gram_matrix": 3.0,
@@ -190,6 +196,14 @@ def test_same_points_as_nbgrader_autograde(graded, tmp_path):
                                   cwd=course, env=env, capture_output=True, text=True,
                                   timeout=600)
             assert done.returncode == 0, done.stdout + done.stderr
+    theirs = _nbgrader_points(course, env)
+    ours = {student: graded["points"][student] for student in theirs}
+    assert sorted(theirs) == sorted(set(STUDENTS) - UNREADABLE)
+    assert ours == theirs
+
+
+def _nbgrader_points(course: Path, env: dict) -> dict[str, dict[str, float]]:
+    """Points per student and check cell in the nbgrader gradebook of ``course``."""
     script = ("import json, sys\nfrom nbgrader.api import Gradebook\n"
               "with Gradebook(sys.argv[1]) as gb:\n"
               "    print(json.dumps({s.student.id: {g.name: g.score for nb in s.notebooks "
@@ -198,10 +212,7 @@ def test_same_points_as_nbgrader_autograde(graded, tmp_path):
     done = subprocess.run([sys.executable, "-c", script, f"sqlite:///{course / 'gradebook.db'}"],
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    theirs = json.loads(done.stdout)
-    ours = {student: graded["points"][student] for student in theirs}
-    assert sorted(theirs) == sorted(set(STUDENTS) - UNREADABLE)
-    assert ours == theirs
+    return json.loads(done.stdout)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,13 +275,14 @@ def test_a_cell_stopped_at_the_time_limit_says_so():
 
 
 def test_an_unforeseen_failure_is_that_students_problem(tmp_path, monkeypatch):
-    def broken(path, sources, **kwargs):
-        if path.name == "bad.ipynb":
+    def broken(submission, sources, **kwargs):
+        if submission.path.name == "bad.ipynb":
             raise IndexError("list index out of range")
-        return grading.NotebookGrade("good", path)
+        return grading.NotebookGrade("good", submission.path)
 
     monkeypatch.setattr(grading, "grade_notebook", broken)
-    grades = [grading.grade_isolated(tmp_path / name, {}, timeout=1, env={})
+    grades = [grading.grade_isolated(Submission(tmp_path / name, "ada", ""), {}, timeout=1,
+                                     env={})
               for name in ("bad.ipynb", "good.ipynb")]
     assert grades[0].problem == ("could not be graded (IndexError: list index out of range); "
                                  "grade it by hand")
@@ -294,24 +306,123 @@ def test_the_gradebook_has_one_row_per_student_with_totals(graded):
     assert rows["correct"]["a2_gram_and_style"] == "6"
 
 
-def test_a_flat_lms_download_is_one_student_per_file(tmp_path):
-    def graded(path, notebook="a2_gram_and_style.ipynb"):
-        return grading.NotebookGrade(grading.student_of(path), path, notebook)
+def _copy(source: Path, *targets: Path) -> None:
+    for target in targets:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, target)
 
+
+def _sources() -> dict:
+    return {path.name: nbformat.read(path, as_version=4) for path in SOURCE.glob("*.ipynb")}
+
+
+def test_students_come_from_the_layout_or_the_file_name(tmp_path):
+    a2 = FIXTURES / "correct" / "a2_gram_and_style.ipynb"
     flat = tmp_path / "lms_download"
-    grades = [graded(flat / "s12345_a2_gram_and_style.ipynb"),
-              graded(flat / "s67890_a2_gram_and_style-Copy1.ipynb"),
-              graded(tmp_path / "inbox" / "bob" / "a1.ipynb", "a1_pixels_and_content.ipynb"),
-              graded(tmp_path / "inbox" / "bob" / "a2.ipynb"),
-              graded(tmp_path / "submitted" / "ada" / "a2" / "a2_gram_and_style.ipynb"),
-              graded(tmp_path / "submitted" / "eve" / "a2" / "a2_gram_and_style.ipynb")]
-    grading.split_flat_folders(grades)
-    assert [g.student for g in grades] == ["s12345", "s67890_Copy1", "bob", "bob", "ada", "eve"]
+    _copy(a2, flat / "s12345_a2_gram_and_style.ipynb",
+          flat / "s67890_a2_gram_and_style-Copy1 (2).ipynb",
+          flat / "Jane Doe - a2_gram_and_style.ipynb",
+          tmp_path / "inbox" / "bob" / "a2.ipynb",
+          tmp_path / "submitted" / "ada" / "a2" / "a2_gram_and_style.ipynb",
+          tmp_path / "submitted" / "eve" / "a2" / "a2_gram_and_style.ipynb")
+    _copy(FIXTURES / "typical_mistakes" / "a1_pixels_and_content.ipynb",
+          flat / "s12345_a1_pixels_and_content.ipynb", tmp_path / "inbox" / "bob" / "a1.ipynb")
+    found = {(s.student, s.notebook, s.path.name)
+             for s in submissions.find_submissions([tmp_path], _sources())}
+    assert found == {
+        ("s12345", "a2_gram_and_style.ipynb", "s12345_a2_gram_and_style.ipynb"),
+        ("s12345", "a1_pixels_and_content.ipynb", "s12345_a1_pixels_and_content.ipynb"),
+        ("s67890", "a2_gram_and_style.ipynb", "s67890_a2_gram_and_style-Copy1 (2).ipynb"),
+        ("Jane Doe", "a2_gram_and_style.ipynb", "Jane Doe - a2_gram_and_style.ipynb"),
+        ("bob", "a2_gram_and_style.ipynb", "a2.ipynb"),
+        ("bob", "a1_pixels_and_content.ipynb", "a1.ipynb"),
+        ("ada", "a2_gram_and_style.ipynb", "a2_gram_and_style.ipynb"),
+        ("eve", "a2_gram_and_style.ipynb", "a2_gram_and_style.ipynb")}
+
+
+def test_a_name_pattern_reads_any_file_name(tmp_path):
+    """nbgrader's named_regexp syntax, matched from the start of the absolute path; a file_id
+    that names no notebook leaves the check cells to find the assignment."""
+    _copy(FIXTURES / "correct" / "a2_gram_and_style.ipynb", tmp_path / "other" / "a2-ann.ipynb",
+          tmp_path / "other" / "a2-bob.ipynb")
+    pattern = r".*/(?P<file_id>a\d)-(?P<student_id>\w+)\.ipynb"
+    found = submissions.find_submissions([tmp_path / "other"], _sources(), name_pattern=pattern)
+    assert [(s.student, s.notebook) for s in found] == [("ann", "a2_gram_and_style.ipynb"),
+                                                        ("bob", "a2_gram_and_style.ipynb")]
+
+
+def test_the_guide_gives_the_default_pattern_for_both_graders():
+    guide = (SOURCE.parents[1] / "docs" / "INSTRUCTORS.md").read_text(encoding="utf-8")
+    pattern = submissions.default_name_pattern(_sources())
+    assert f"\n  {pattern}\n" in guide
+    assert f"zip_collect a2 --FileNameCollectorPlugin.named_regexp='{pattern}'" in guide
 
 
 def test_the_student_is_nbgraders_folder_or_the_parent(tmp_path):
-    assert grading.student_of(tmp_path / "submitted" / "ada" / "a2" / "x.ipynb") == "ada"
-    assert grading.student_of(tmp_path / "inbox" / "bob" / "x.ipynb") == "bob"
+    assert submissions.student_of(tmp_path / "submitted" / "ada" / "a2" / "x.ipynb") == "ada"
+    assert submissions.student_of(tmp_path / "inbox" / "bob" / "x.ipynb") == "bob"
+
+
+@pytest.mark.parametrize("names, words", [
+    (["s1_a2_gram_and_style.ipynb", "a2_gram_and_style (2).ipynb"],
+     "the name 'a2_gram_and_style (2).ipynb' does not say whose it is"),
+    (["s1_a2_gram_and_style.ipynb", "s1_a2_gram_and_style-Copy1.ipynb"],
+     "holds two copies of a2_gram_and_style.ipynb by s1"),
+], ids=["no student", "two copies"])
+def test_a_flat_folder_that_would_merge_or_drop_students_is_refused(tmp_path, names, words):
+    for name in names:
+        _copy(FIXTURES / "correct" / "a2_gram_and_style.ipynb", tmp_path / "download" / name)
+    done = _run("grade", tmp_path / "download", "--csv", "grades.csv", cwd=tmp_path,
+                timeout=120)
+    assert done.returncode == 2 and words in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "grades.csv").exists()
+
+
+@pytest.mark.parametrize("pattern, words", [("(", "is not a regular expression"),
+                                            (r"(?P<student_id>\w+)", "needs the named groups")])
+def test_a_bad_name_pattern_is_one_line(tmp_path, pattern, words):
+    done = _run("grade", LMS_DOWNLOAD, "--name-pattern", pattern, cwd=tmp_path, timeout=120)
+    assert done.returncode == 2 and words in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_flat_lms_download_scores_as_with_nbgrader_zip_collect(tmp_path):
+    """The same download through both paths: ``grade`` on the folder, and nbgrader's
+    ``zip_collect`` with the same file-name pattern, then ``autograde``: the same students,
+    the same points per cell (the renamed copy included), one feedback file per student."""
+    done = _run("grade", LMS_DOWNLOAD, "--csv", "grades.csv", "--feedback", "feedback",
+                cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with open(tmp_path / "grades.csv", newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    ours: dict[str, dict[str, float]] = {}
+    for row in rows:
+        ours.setdefault(row["student"], {})[row["cell"]] = float(row["points"])
+    assert sorted(ours) == ["s12345", "s13579", "s67890"]
+    assert sorted(path.stem for path in (tmp_path / "feedback").glob("*.md")) == sorted(ours)
+    assert "s67890  a2_gram_and_style.ipynb  6 / 6" in done.stdout
+    assert "from 's67890_a2_gram_and_style-Copy1 (2).ipynb'" in done.stdout
+    loop = (tmp_path / "feedback" / "s12345.md").read_text(encoding="utf-8")
+    assert "loops in Python" in loop and "returned torch.float32" in loop
+    assert "values are right but its gradient" not in loop.replace("returned torch.float32", "")
+    assert 0 < ours["s12345"]["check_gram_matrix"] < 3
+    unsquared = (tmp_path / "feedback" / "s13579.md").read_text(encoding="utf-8")
+    assert "without squaring them" in unsquared and "the difference is squared" in unsquared
+
+    env = nbgrader_env()
+    course = tmp_path / "course"
+    _copy(SOURCE / "a2_gram_and_style.ipynb", course / "source" / "a2" / "a2_gram_and_style.ipynb")
+    for path in LMS_DOWNLOAD.glob("*.ipynb"):
+        _copy(path, course / "downloaded" / "a2" / "archive" / path.name)
+    pattern = submissions.default_name_pattern(["a2_gram_and_style.ipynb"])
+    for command in (["generate_assignment", "a2"],
+                    ["zip_collect", "a2", f"--FileNameCollectorPlugin.named_regexp={pattern}"],
+                    ["autograde", "a2", "--create"]):
+        done = subprocess.run([sys.executable, "-m", "nbgrader", *command,
+                               f"--CourseDirectory.root={course}"], cwd=course, env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert _nbgrader_points(course, env) == ours
 
 
 def test_random_weights_only_when_none_are_cached_or_chosen(monkeypatch):

@@ -3,8 +3,9 @@ r"""Student versions of the assignment notebooks, and their grading, without nbg
 ``python -m nstyle_helpers.classroom build [--source DIR] [--output DIR] [--check]``
 
 ``python -m nstyle_helpers.classroom grade SUBMISSION... [--source DIR] [--csv FILE]
-[--gradebook FILE] [--feedback DIR] [--timeout SECONDS] [--full]`` grades submitted notebooks
-the way nbgrader's autograder does (see :mod:`nstyle_helpers.classroom.grading`).
+[--gradebook FILE] [--feedback DIR] [--timeout SECONDS] [--full] [--name-pattern REGEX]``
+grades submitted notebooks the way nbgrader's autograder does (see
+:mod:`nstyle_helpers.classroom.grading`).
 
 ``--source`` defaults to this repository's ``notebooks/assignments``, wherever the command
 runs from.
@@ -294,13 +295,18 @@ def _parser() -> argparse.ArgumentParser:
     grade_parser.add_argument("--full", action="store_true",
                               help="the students' settings instead of quick mode (minutes "
                                    "per notebook on a CPU)")
+    grade_parser.add_argument("--name-pattern", metavar="REGEX",
+                              help="read each student from the file name with this regular "
+                                   "expression (nbgrader zip_collect's named_regexp: groups "
+                                   "student_id and file_id); default: STUDENT_NOTEBOOK.ipynb "
+                                   "in a folder holding several copies of one assignment")
     return parser
 
 
 def _grade(args) -> int:
     try:
         grades = grading.grade(args.submissions, source=args.source, timeout=args.timeout,
-                               quick=not args.full)
+                               quick=not args.full, name_pattern=args.name_pattern)
     except ValueError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2

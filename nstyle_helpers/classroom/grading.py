@@ -1,12 +1,13 @@
 """Grade submitted assignment notebooks without nbgrader, the way nbgrader's autograder does.
 
 ``python -m nstyle_helpers.classroom grade SUBMISSION... [--source DIR] [--csv FILE]
-[--feedback DIR] [--timeout SECONDS] [--full]``
+[--gradebook FILE] [--feedback DIR] [--timeout SECONDS] [--full] [--name-pattern REGEX]``
 
 For each submitted notebook (or every ``*.ipynb`` under a submitted folder):
 
-1. find its solution notebook in ``--source`` (same file name; else the one whose check
-   cells' ``grade_id`` it shares most);
+1. find its student and its solution notebook in ``--source``
+   (:mod:`nstyle_helpers.classroom.submissions`: nbgrader's layout, a folder per student, or
+   an LMS's flat download);
 2. put the instructor's check cells back by ``grade_id``, hidden tests included, as
    nbgrader's ``OverwriteCells`` does; the student's answer cells stay as submitted;
 3. execute it with nbclient, a timeout per cell, in a fresh kernel and an empty working
@@ -18,10 +19,9 @@ For each submitted notebook (or every ``*.ipynb`` under a submitted folder):
 
 A notebook that cannot be read, matches no assignment, times out, kills its kernel or lacks a
 check cell (deleted, or its ``grade_id`` changed) gets a line saying so, and the batch goes on.
-The student is the folder after ``submitted/`` in nbgrader's layout
-(``submitted/STUDENT/ASSIGNMENT/NOTEBOOK.ipynb``), else the submission's folder.
 
-The CSV has one row per check cell: student, cell, points, max, message. The feedback file
+The CSV has one row per check cell: student, assignment, file, cell, points, max, message; the
+gradebook one row per student. The feedback file
 of a student (``FEEDBACK/STUDENT.md``) lists each cell's points and the message of each failed
 part: the checks' own sentences, never the source of the hidden tests.
 """
@@ -35,16 +35,16 @@ import re
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..base.errors import SettingsError
 from .marks import first_line
+from .submissions import Submission, find_submissions, grade_cells, nbgrader_meta
 
-__all__ = ["CellGrade", "NotebookGrade", "student_of", "cell_points", "cell_messages",
-           "grade_notebook", "grade_isolated", "split_flat_folders", "grade", "write_csv",
-           "write_gradebook", "write_feedback", "report"]
+__all__ = ["CellGrade", "NotebookGrade", "cell_points", "cell_messages", "grade_notebook",
+           "grade_isolated", "grade", "write_csv", "write_gradebook", "write_feedback", "report"]
 
 JSON = "application/json"
 
@@ -87,42 +87,12 @@ class NotebookGrade:
         return sum(cell.max_points for cell in self.cells)
 
 
-def student_of(path: Path) -> str:
-    """The student of a submission: the folder after ``submitted/``, else the parent folder."""
-    parts = path.resolve().parts
-    if "submitted" in parts[:-2]:
-        return parts[parts.index("submitted") + 1]
-    return path.resolve().parent.name
-
-
-def _nbgrader(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
-def _grade_cells(notebook) -> list:
-    return [cell for cell in notebook.cells if _nbgrader(cell).get("grade")]
-
-
-def _ids(notebook) -> set[str]:
-    return {_nbgrader(cell).get("grade_id") for cell in notebook.cells} - {None}
-
-
-def _match(path: Path, notebook, sources: dict):
-    """The name of the solution notebook ``notebook`` was released from, or None."""
-    if path.name in sources:
-        return path.name
-    shared = {name: len(_ids(notebook) & {_nbgrader(c)["grade_id"] for c in _grade_cells(src)})
-              for name, src in sources.items()}
-    best = max(shared, key=shared.get, default=None)
-    return best if best is not None and shared[best] > 0 else None
-
-
 def _restore(submission, source) -> list[str]:
     """Put the source's check cells into ``submission`` by grade_id; return the missing ids."""
-    by_id = {_nbgrader(cell).get("grade_id"): cell for cell in submission.cells}
+    by_id = {nbgrader_meta(cell).get("grade_id"): cell for cell in submission.cells}
     missing = []
-    for check in _grade_cells(source):
-        grade_id = _nbgrader(check)["grade_id"]
+    for check in grade_cells(source):
+        grade_id = nbgrader_meta(check)["grade_id"]
         cell = by_id.get(grade_id)
         if cell is None:
             missing.append(grade_id)
@@ -172,7 +142,7 @@ def _execute(notebook, *, timeout: int, env: dict[str, str]) -> str:
 
 def cell_points(cell) -> float:
     """nbgrader's score of an executed code check cell (``nbgrader.utils.determine_grade``)."""
-    max_points = float(_nbgrader(cell)["points"])
+    max_points = float(nbgrader_meta(cell)["points"])
     for output in cell.get("outputs", []):
         if output.output_type == "error" or (output.output_type == "stream"
                                              and output.name == "stderr"):
@@ -213,38 +183,36 @@ def _ran(cell) -> bool:
     return bool(cell.get("outputs"))
 
 
-def grade_notebook(path: Path, sources: dict, *, timeout: int,
+def grade_notebook(submission: Submission, sources: dict, *, timeout: int,
                    env: dict[str, str]) -> NotebookGrade:
     """Restore, execute and score one submission; problems become its ``problem``."""
     import nbformat
 
-    result = NotebookGrade(student_of(path), path)
+    result = NotebookGrade(submission.student, submission.path, submission.notebook)
+    source = sources.get(submission.notebook)
     try:
-        notebook = nbformat.read(path, as_version=4)
+        notebook = nbformat.read(submission.path, as_version=4)
     except Exception as error:  # noqa: BLE001 (unreadable JSON, not a notebook, no file)
-        source = sources.get(path.name)
-        result.notebook = path.name
         result.problem = ("is not valid JSON (cut off, or not a notebook)"
                           if type(error).__name__ == "NotJSONError" else
                           f"could not be read ({type(error).__name__}: "
                           f"{str(error).splitlines()[0][:120]})")
-        result.cells = [CellGrade(_nbgrader(c)["grade_id"], 0.0, float(_nbgrader(c)["points"]),
+        result.cells = [CellGrade(nbgrader_meta(c)["grade_id"], 0.0,
+                                  float(nbgrader_meta(c)["points"]),
                                   [f"not graded: the notebook {result.problem}"])
-                        for c in (_grade_cells(source) if source else [])]
+                        for c in (grade_cells(source) if source else [])]
         return result
-    name = _match(path, notebook, sources)
-    if name is None:
+    if source is None:
         result.problem = "matches no assignment notebook (no file name or check cell in common)"
         return result
-    result.notebook, source = name, sources[name]
     missing = _restore(notebook, source)
     started = time.perf_counter()
     result.problem = _execute(notebook, timeout=timeout, env=env)
     result.seconds = time.perf_counter() - started
-    ran = {_nbgrader(cell)["grade_id"]: cell for cell in _grade_cells(notebook)}
-    for check in _grade_cells(source):
-        grade_id, max_points = _nbgrader(check)["grade_id"], float(_nbgrader(check)["points"])
-        cell = ran.get(grade_id)
+    ran = {nbgrader_meta(cell)["grade_id"]: cell for cell in grade_cells(notebook)}
+    for check in grade_cells(source):
+        grade_id = nbgrader_meta(check)["grade_id"]
+        max_points, cell = float(nbgrader_meta(check)["points"]), ran.get(grade_id)
         if grade_id in missing:
             result.cells.append(CellGrade(grade_id, 0.0, max_points, [
                 f"the check cell {grade_id} is missing from the submission (deleted, or its "
@@ -258,19 +226,11 @@ def grade_notebook(path: Path, sources: dict, *, timeout: int,
     return result
 
 
-def _submissions(paths: Iterable[str | Path]) -> list[Path]:
-    found = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-        else:
-            found.append(path)
-    return found
-
-
 def grade(paths: Sequence[str | Path], *, source: str | Path = DEFAULT_SOURCE,
-          timeout: int = 300, quick: bool = True) -> list[NotebookGrade]:
-    """Grade every submission (notebooks, or folders of them) against ``source``'s checks."""
+          timeout: int = 300, quick: bool = True,
+          name_pattern: str | None = None) -> list[NotebookGrade]:
+    """Grade every submission (notebooks, or folders of them) against ``source``'s checks;
+    ``name_pattern`` reads students from file names (:mod:`.submissions`)."""
     import nbformat
 
     source = Path(source)
@@ -278,54 +238,36 @@ def grade(paths: Sequence[str | Path], *, source: str | Path = DEFAULT_SOURCE,
                for path in sorted(source.glob("*.ipynb"))}
     if not sources:
         raise SettingsError(f"no solution notebooks (*.ipynb) in {source}.")
-    submissions = _submissions(paths)
+    submissions = find_submissions(paths, sources, name_pattern=name_pattern)
     env = grading_environment(quick=quick) if submissions else {}
-    grades = [grade_isolated(path, sources, timeout=timeout, env=env) for path in submissions]
-    split_flat_folders(grades)
-    return grades
+    return [grade_isolated(submission, sources, timeout=timeout, env=env)
+            for submission in submissions]
 
 
-def split_flat_folders(grades: Sequence[NotebookGrade]) -> None:
-    """A folder holding several submissions of one assignment (an LMS's flat download,
-    ``s12345_a2_gram_and_style.ipynb`` beside ``s67890_a2_….ipynb``) holds several students:
-    each is named by its file name, less the assignment's name."""
-    groups: dict[tuple[Path, str], list[NotebookGrade]] = {}
-    for result in grades:
-        folder = result.path.resolve().parent
-        if result.notebook and "submitted" not in folder.parts:
-            groups.setdefault((folder, result.notebook), []).append(result)
-    for group in groups.values():
-        if len(group) > 1:
-            for result in group:
-                rest = result.path.stem.replace(Path(result.notebook).stem, "")
-                result.student = re.sub(r"[_\- ]{2,}", "_", rest).strip("_- ") or result.path.stem
-
-
-def grade_isolated(path: Path, sources: dict, *, timeout: int,
-                    env: dict[str, str]) -> NotebookGrade:
+def grade_isolated(submission: Submission, sources: dict, *, timeout: int,
+                   env: dict[str, str]) -> NotebookGrade:
     """:func:`grade_notebook`, where anything unforeseen in one submission becomes that
     submission's problem line, and the class's batch goes on."""
     try:
-        return grade_notebook(path, sources, timeout=timeout, env=env)
+        return grade_notebook(submission, sources, timeout=timeout, env=env)
     except Exception as error:  # noqa: BLE001 (one student never stops the batch)
-        result = NotebookGrade(student_of(path), path)
+        result = NotebookGrade(submission.student, submission.path, submission.notebook)
         result.problem = (f"could not be graded ({type(error).__name__}: "
                           f"{first_line(str(error)) or 'no message'}); grade it by hand")
         return result
 
 
 def write_csv(grades: Sequence[NotebookGrade], path: str | Path) -> None:
-    """One row per check cell: student, assignment, cell, points, max, message."""
+    """One row per check cell: student, assignment, file, cell, points, max, message."""
     with open(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
-        writer.writerow(["student", "assignment", "cell", "points", "max", "message"])
+        writer.writerow(["student", "assignment", "file", "cell", "points", "max", "message"])
         for result in grades:
-            assignment = Path(result.notebook).stem
+            assignment, name = Path(result.notebook).stem, result.path.name
             if not result.cells:
-                writer.writerow([result.student, assignment, result.path.name, 0, 0,
-                                 result.problem])
+                writer.writerow([result.student, assignment, name, "", 0, 0, result.problem])
             for cell in result.cells:
-                writer.writerow([result.student, assignment, cell.grade_id,
+                writer.writerow([result.student, assignment, name, cell.grade_id,
                                  f"{cell.points:g}", f"{cell.max_points:g}", cell.message])
 
 
@@ -384,7 +326,9 @@ def report(grades: Sequence[NotebookGrade]) -> str:
     lines = []
     for result in grades:
         head = (f"{result.student}  {result.notebook or result.path.name}  "
-                f"{result.points:g} / {result.max_points:g}  ({result.seconds:.0f} s)")
+                f"{result.points:g} / {result.max_points:g}  ({result.seconds:.0f} s)"
+                + (f"  from {result.path.name!r}" if result.path.name != result.notebook
+                   else ""))
         lines.append(head + (f"  PROBLEM: {result.problem}" if result.problem else ""))
         for cell in result.cells:
             lines.append(f"    {cell.grade_id:<26} {cell.points:>5g} / {cell.max_points:<3g} "

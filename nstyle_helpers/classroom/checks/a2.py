@@ -107,6 +107,8 @@ def check_style_loss(fn: Callable[..., torch.Tensor], marks: Marks | None = None
                                 "multiply by `weight`."),
             (expected / c**2, "you took the mean over the N_l² entries of the Gram matrices "
                               "instead of the sum (the formula already divides by N_l²)."),
+            (w_ / (4 * c**2 * m_**2) * (g_ - a_).flatten(1).sum(1),
+             "you summed the differences G − A without squaring them: (G − A)²."),
         ]
 
     def reference(g_, a_, m_, w_):

@@ -198,6 +198,12 @@ def check_autograd(name: str, fn: Callable, args: Sequence, arg_names: Sequence[
                 raise CheckFailed(f"{name}'s gradient with respect to `{label}` differs from "
                                   f"the reference's{size}, as its values do: fix the values "
                                   "first.")
+            if out.dtype != expected.dtype:
+                raise CheckFailed(
+                    f"{name}'s values are right but it returned {out.dtype} for {F64} "
+                    f"input, which rounds its gradient: a tensor your code creates "
+                    "(torch.empty, torch.zeros, torch.tensor) has PyTorch's default dtype "
+                    f"unless given the input's (dtype={label}.dtype, or torch.zeros_like).")
             raise CheckFailed(f"{name}'s values are right but its gradient with respect to "
                               f"`{label}` is not{size}: part of the computation is cut off "
                               "from autograd (a .detach() or .data on one factor?).")
