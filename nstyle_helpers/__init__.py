@@ -55,7 +55,8 @@ cycle and this table is the map of the package (``docs/DESIGN.md`` draws it):
 ``__main__``                         ``python -m nstyle_helpers``, the same command line
 ===================================  ======================================================
 
-Nothing heavy runs at import: no network is built and no weights are loaded until asked.
+Nothing heavy runs at import: ``import nstyle_helpers`` does not even import torch; each public
+name loads its module when first used, and no network is built until asked.
 
 **The public API** is what ``__all__`` exports, the top level a student uses
 (``nh.load_image``, ``nh.style_transfer``, ...), and the modules in :data:`PUBLIC_MODULES`,
@@ -67,27 +68,37 @@ or a guide reaches past the public API.
 import importlib
 
 from .base.version import __version__
-from .base.errors import (DeviceError, DivergedError, ImageError, ImageTooSmallError, LayerError,
-                          MaskError, NstyleError, OutputError, SettingsError, WeightsError)
-from .base.devices import resolve_device
-from .core.images import load_image, load_image_bytes, resize, save_image, to_pil, white_noise
-from .core.examples import example_image_path, example_names
-from .core.features import (CONTENT_LAYER, CONTENT_LAYERS_FIG1, STYLE_LAYERS, VGG19_LAYERS,
-                            VGG19Features, feature_shape, style_layer_sets)
-from .core.losses import (combined_loss, content_loss, gram_matrix, pixel_loss, style_layer_loss,
-                          total_variation)
-from .core.objective import Objective
-from .core.optimize import OptimizationResult, optimize
-from .core.defaults import (default_size, default_steps, quick_mode, quick_or,
-                            tutorial_equivalent_weights)
-from .controls.color import combine_luminance, match_color_histogram, rgb_to_yiq, yiq_to_rgb
-from .controls.multistyle import MultiStyleObjective, guided_gram_matrix
-from .controls.multiscale import MultiScaleResult, coarse_to_fine
-from .transfer import (RunConfig, TransferConfig, build_extractor, reconstruct_content,
-                       reconstruct_style, style_transfer, transfer_loss_weights)
-from .teaching.session import describe_session
-from .classroom.integrity import graded_checks
 
+#: Where each name of ``__all__`` lives. ``nh.NAME`` imports its module on first use, so
+#: ``import nstyle_helpers`` stays light (no torch): the command line answers a Ctrl-C in one
+#: line from its first instant, and ``classroom build`` needs no torch at all.
+_NAMES = {
+    "base.errors": ("DeviceError", "DivergedError", "ImageError", "ImageTooSmallError",
+                    "LayerError", "MaskError", "NstyleError", "OutputError", "SettingsError",
+                    "WeightsError"),
+    "base.devices": ("resolve_device",),
+    "core.images": ("load_image", "load_image_bytes", "resize", "save_image", "to_pil",
+                    "white_noise"),
+    "core.examples": ("example_image_path", "example_names"),
+    "core.features": ("CONTENT_LAYER", "CONTENT_LAYERS_FIG1", "STYLE_LAYERS", "VGG19_LAYERS",
+                      "VGG19Features", "feature_shape", "style_layer_sets"),
+    "core.losses": ("combined_loss", "content_loss", "gram_matrix", "pixel_loss",
+                    "style_layer_loss", "total_variation"),
+    "core.objective": ("Objective",),
+    "core.optimize": ("OptimizationResult", "optimize"),
+    "core.defaults": ("default_size", "default_steps", "quick_mode", "quick_or",
+                      "tutorial_equivalent_weights"),
+    # beyond the paper
+    "controls.color": ("combine_luminance", "match_color_histogram", "rgb_to_yiq", "yiq_to_rgb"),
+    "controls.multistyle": ("MultiStyleObjective", "guided_gram_matrix"),
+    "controls.multiscale": ("MultiScaleResult", "coarse_to_fine"),
+    "transfer": ("RunConfig", "TransferConfig", "build_extractor", "reconstruct_content",
+                 "reconstruct_style", "style_transfer", "transfer_loss_weights"),
+    "teaching.session": ("describe_session",),
+    "classroom.integrity": ("graded_checks",),
+}
+_MODULE_OF = {name: module for module, names in _NAMES.items() for name in names}
+__all__ = list(_MODULE_OF)
 
 #: The modules notebooks and guides import as namespaces (``from nstyle_helpers import
 #: display``), beside the names in ``__all__``, and where each lives. They load when first used.
@@ -103,27 +114,17 @@ PUBLIC_MODULES = {
 
 
 def __getattr__(name: str):
-    # A public module by its short name, imported on first use: widgets and display import
-    # ipywidgets and matplotlib, which the command line never needs.
-    if name in PUBLIC_MODULES:
-        return importlib.import_module(f"{__name__}.{PUBLIC_MODULES[name]}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # A public name or module, imported on first use and kept (module __getattr__, PEP 562).
+    if name in _MODULE_OF:
+        value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    elif name in PUBLIC_MODULES:
+        value = importlib.import_module(f"{__name__}.{PUBLIC_MODULES[name]}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
-__all__ = [
-    "CONTENT_LAYER", "CONTENT_LAYERS_FIG1", "STYLE_LAYERS", "VGG19_LAYERS",
-    "DeviceError", "DivergedError", "ImageError", "ImageTooSmallError", "LayerError",
-    "NstyleError", "OutputError", "SettingsError", "WeightsError",
-    "Objective", "OptimizationResult", "RunConfig", "TransferConfig", "VGG19Features",
-    "build_extractor", "default_size", "default_steps", "describe_session", "graded_checks",
-    "transfer_loss_weights",
-    "combined_loss", "content_loss", "example_image_path", "example_names", "feature_shape",
-    "gram_matrix", "load_image", "load_image_bytes", "optimize", "pixel_loss", "quick_mode",
-    "quick_or",
-    "reconstruct_content", "reconstruct_style", "resize", "resolve_device", "save_image",
-    "style_layer_loss", "style_layer_sets", "style_transfer", "to_pil", "total_variation",
-    "tutorial_equivalent_weights", "white_noise",
-    # beyond the paper
-    "MaskError", "MultiScaleResult", "MultiStyleObjective", "coarse_to_fine",
-    "combine_luminance", "guided_gram_matrix", "match_color_histogram",
-    "rgb_to_yiq", "yiq_to_rgb",
-]
+
+def __dir__() -> list[str]:
+    # What Jupyter completes after ``nh.``: every public name, loaded or not.
+    return sorted(set(globals()) | set(__all__) | set(PUBLIC_MODULES))

@@ -38,7 +38,7 @@ from .teaching.session import describe_setup
 from .teaching.movie import (default_snapshot_every, ending_with_result, validate_movie_path,
                              validate_snapshot_every, write_movie)
 
-__all__ = ["main", "console_main"]
+__all__ = ["main", "ignore_interrupts"]
 
 PROG = "nstyle"
 OUTPUT_DIR = Path("outputs")
@@ -375,9 +375,10 @@ def _stopped(termination: _Termination) -> str:
     return "terminated (SIGTERM)" if termination.received else "interrupted"
 
 
-def _ignore_interrupts() -> None:
+def ignore_interrupts() -> None:
     # After the first Ctrl-C or SIGTERM: finish writing the image and exit, undisturbed by a
-    # second one (main restores the handlers; console_main keeps ignoring them until exit).
+    # second one (main restores the handlers; __main__.console_main keeps ignoring them until
+    # exit).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
@@ -417,13 +418,13 @@ def run(args: argparse.Namespace, termination: _Termination) -> int:
         result = runner(args, device, size, steps, progress)
     except DivergedError as error:
         # The run failed, but its best image is not thrown away.
-        _ignore_interrupts()
+        ignore_interrupts()
         written = _write_results(error.result, args)
         print(f"{PROG}: error: {error.cause} Wrote the best image before that to {written}.",
               file=sys.stderr)
         return 2
     if result.stop_reason == "interrupted":
-        _ignore_interrupts()
+        ignore_interrupts()
     written = _write_results(result, args)
     if result.stop_reason == "interrupted":
         print(f"{PROG}: {_stopped(termination)} after {result.steps} steps; wrote the best "
@@ -455,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        _ignore_interrupts()
+        ignore_interrupts()
         print(f"{PROG}: {_stopped(termination)}; nothing was written", file=sys.stderr)
         return _exit_status(termination)
     except torch.cuda.OutOfMemoryError:
@@ -466,15 +467,3 @@ def main(argv: list[str] | None = None) -> int:
         warnings.formatwarning = original_format
         for signum, handler in originals.items():
             signal.signal(signum, handler)
-
-
-def console_main() -> None:
-    """The ``nstyle`` command and ``python -m nstyle_helpers``: :func:`main`, then exit.
-
-    After an interruption, a second Ctrl-C while Python shuts down would print a traceback
-    from its exit handlers; it is ignored from then on.
-    """
-    status = main()
-    if status in (130, 143):
-        _ignore_interrupts()
-    sys.exit(status)

@@ -289,6 +289,32 @@ def test_a_second_ctrl_c_right_after_the_first_is_ignored(tmp_path):
     assert (tmp_path / "out.png").is_file()
 
 
+@pytest.mark.parametrize("importing", ["numpy.", "torch.", "torch.nn.", "torchvision."])
+def test_ctrl_c_while_torch_imports_is_one_line(tmp_path, importing):
+    """The first seconds: torch, numpy and torchvision importing (torch's C code swallows a
+    KeyboardInterrupt while it imports numpy, and its C++ code can abort on one)."""
+    run = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "nstyle_helpers", "info"],
+                           cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           text=True)
+    for line in run.stderr:  # -X importtime reports each module as its import ends
+        if line.split("|")[-1].strip().startswith(importing):
+            break
+    run.send_signal(signal.SIGINT)
+    rest = run.stderr.read()
+    run.wait(timeout=60)
+    said = [line for line in rest.splitlines() if not line.startswith("import time:")]
+    assert run.returncode == 130 and said == ["nstyle: interrupted; nothing was written"], rest
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    """``nstyle info | head -1``: the pipe closes before the command writes."""
+    run = subprocess.Popen([sys.executable, "-m", "nstyle_helpers", "info"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run.stdout.close()
+    err = run.stderr.read()
+    assert run.wait(timeout=120) == 1 and err == "", err
+
+
 # --------------------------------------------------------------------------------------------
 # 8. 16-bit colour PNGs: what the docstring says.
 

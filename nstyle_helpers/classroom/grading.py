@@ -259,6 +259,7 @@ def grade_isolated(submission: Submission, sources: dict, *, timeout: int,
 
 def write_csv(grades: Sequence[NotebookGrade], path: str | Path) -> None:
     """One row per check cell: student, assignment, file, cell, points, max, message."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
         writer.writerow(["student", "assignment", "file", "cell", "points", "max", "message"])
@@ -273,7 +274,8 @@ def write_csv(grades: Sequence[NotebookGrade], path: str | Path) -> None:
 
 def write_gradebook(grades: Sequence[NotebookGrade], path: str | Path) -> None:
     """One row per student, ready for a gradebook: the points of each assignment (the best
-    submission where a student handed in several), the total, and the most possible."""
+    submission where a student handed in several), the total, and the most possible: the
+    points of every assignment graded in this batch."""
     assignments = sorted({result.notebook for result in grades if result.notebook})
     best: dict[str, dict[str, NotebookGrade]] = {}
     for result in grades:
@@ -282,6 +284,7 @@ def write_gradebook(grades: Sequence[NotebookGrade], path: str | Path) -> None:
             if result.notebook not in mine or result.points > mine[result.notebook].points:
                 mine[result.notebook] = result
     most = sum(max(r.max_points for r in grades if r.notebook == name) for name in assignments)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
         writer.writerow(["student", *(Path(name).stem for name in assignments), "total", "max"])
