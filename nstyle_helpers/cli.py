@@ -376,9 +376,9 @@ def _stopped(termination: _Termination) -> str:
 
 
 def ignore_interrupts() -> None:
-    # After the first Ctrl-C or SIGTERM: finish writing the image and exit, undisturbed by a
-    # second one (main restores the handlers; __main__.console_main keeps ignoring them until
-    # exit).
+    """After the first Ctrl-C or SIGTERM: finish writing the image and exit, undisturbed by a
+    second one (main restores the handlers; ``__main__.console_main`` ignores them again until
+    the process exits)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 

@@ -21,9 +21,9 @@ A notebook that cannot be read, matches no assignment, times out, kills its kern
 check cell (deleted, or its ``grade_id`` changed) gets a line saying so, and the batch goes on.
 
 The CSV has one row per check cell: student, assignment, file, cell, points, max, message; the
-gradebook one row per student. The feedback file
-of a student (``FEEDBACK/STUDENT.md``) lists each cell's points and the message of each failed
-part: the checks' own sentences, never the source of the hidden tests.
+gradebook one row per student. The feedback file of a student (``FEEDBACK/STUDENT.md``) lists
+each cell's points and the message of each failed part: the checks' own sentences, never the
+source of the hidden tests.
 """
 
 from __future__ import annotations
