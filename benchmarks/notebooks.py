@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/notebooks.py --mode quick            # NSTYLE_QUICK=1
     .venv/bin/python benchmarks/notebooks.py --mode full --load      # while 2 busy processes run
 
-Random VGG19 weights (``NSTYLE_WEIGHTS=random``) unless ``--weights`` says otherwise: the
-pretrained ones cannot be downloaded on the development machines, and the cost of a step does
-not depend on the weights' values. ``--load`` starts one busy-looping process per core for the
+Random VGG19 weights (``NSTYLE_WEIGHTS=random``) unless ``--weights`` names a file: the cost
+of a step does not depend on the weights' values, and each row records which weights it ran
+with (the README quotes the runs with the real-feature file, which made the figures). ``--load`` starts one busy-looping process per core for the
 whole measurement (what a student's laptop with a browser and a video call looks like to the
 notebook). Each run appends its rows to ``benchmarks/results/notebooks.json`` and rewrites
 ``notebooks.md`` from all rows. ``--update-headers`` (alone) writes the latest measurement of
@@ -43,14 +43,17 @@ def time_notebook(path: Path, timeout: int) -> float:
 
 def write_markdown(rows: list[dict]) -> None:
     lines = ["# Notebook run times", "",
-             "Measured by `benchmarks/notebooks.py`: nbclient, kernel start included, random "
-             "VGG19 weights, on the development machine (2-core CPU, no GPU). *Loaded*: one "
-             "busy-looping process per core ran throughout.", "",
-             "| notebook | mode | machine | seconds | date | torch | load average before |",
-             "|---|---|---|---|---|---|---|"]
+             "Measured by `benchmarks/notebooks.py`: nbclient, kernel start included, on the "
+             "development machine (2-core CPU, no GPU), with the VGG19 weights named in each row "
+             "(`random` where the row predates the column). *Loaded*: one busy-looping process "
+             "per core ran throughout.", "",
+             "| notebook | mode | machine | weights | seconds | date | torch | "
+             "load average before |",
+             "|---|---|---|---|---|---|---|---|"]
     for row in rows:
         lines.append(f"| {row['notebook']} | {row['mode']} | "
-                     f"{'loaded' if row['loaded'] else 'quiet'} | {row['seconds']:.0f} | "
+                     f"{'loaded' if row['loaded'] else 'quiet'} | "
+                     f"{row.get('weights', 'random')} | {row['seconds']:.0f} | "
                      f"{row['date']} | {row['torch']} | {row['loadavg']:.2f} |")
     (RESULTS / "notebooks.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -119,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             row = {"notebook": path.stem, "mode": args.mode, "loaded": args.load,
                    "seconds": seconds, "date": date.today().isoformat(),
                    "torch": torch.__version__, "loadavg": loadavg,
-                   "cpu": cpu_name()}
+                   "cpu": cpu_name(), "weights": Path(args.weights).name}
             rows.append(row)
             print(f"{path.stem}: {args.mode} mode, {'loaded' if args.load else 'quiet'}: "
                   f"{seconds:.0f} s", flush=True)
