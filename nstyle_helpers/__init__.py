@@ -52,7 +52,7 @@ cycle and this table is the map of the package (``docs/DESIGN.md`` draws it):
 ``classroom.__main__``               ``python -m nstyle_helpers.classroom build|grade``
 **the command line**
 ``cli``                              ``nstyle transfer|reconstruct|info``
-``__main__``                         ``python -m nstyle_helpers``, the same command line
+``__main__``                         the ``nstyle`` command and ``python -m nstyle_helpers``
 ===================================  ======================================================
 
 Nothing heavy runs at import: ``import nstyle_helpers`` does not even import torch; each public
