@@ -378,8 +378,11 @@ def test_a_flat_folder_that_would_merge_or_drop_students_is_refused(tmp_path, na
     assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "grades.csv").exists()
 
 
-@pytest.mark.parametrize("pattern, words", [("(", "is not a regular expression"),
-                                            (r"(?P<student_id>\w+)", "needs the named groups")])
+@pytest.mark.parametrize("pattern, words", [
+    ("(", "is not a regular expression"),
+    (r"(?P<student_id>\w+)", "needs the named groups"),
+    (r".*/(?P<student_id>x)_(?P<file_id>a2)\.ipynb", "does not match --name-pattern"),
+], ids=["not a regex", "no groups", "no match"])
 def test_a_bad_name_pattern_is_one_line(tmp_path, pattern, words):
     done = _run("grade", LMS_DOWNLOAD, "--name-pattern", pattern, cwd=tmp_path, timeout=120)
     assert done.returncode == 2 and words in done.stderr, done.stderr

@@ -134,6 +134,9 @@ def find_submissions(paths: Iterable[str | Path], sources: Mapping, *,
     for path, match, notebook in found:
         if path.resolve().parent not in flat or not notebook:
             submissions.append(Submission(path, student_of(path), notebook))
+        elif match is None and name_pattern:
+            raise SettingsError(f"{path} does not match --name-pattern, so its student is "
+                                "unknown: change the pattern, or rename the file.")
         elif match is None:
             raise SettingsError(
                 f"{path.parent} holds copies of {notebook} by several students, and the name "
