@@ -4,7 +4,9 @@ import os
 import signal
 import sys
 
-INTERRUPTED = "nstyle: interrupted; nothing was written"
+from .base.errors import nothing_written
+
+INTERRUPTED = nothing_written("interrupted")
 
 
 def _stop_while_loading(_signum, _frame) -> None:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from .base.errors import DivergedError, NstyleError, OutputError, OutputExistsError, SettingsError
+from .base.errors import (PROG, DivergedError, NstyleError, OutputError, OutputExistsError,
+                          SettingsError, nothing_written)
 from .base.validation import (POOLINGS, validate_learning_rate, validate_loss_weight, validate_seed,
                               validate_size, validate_steps)
 from .base.devices import resolve_device
@@ -40,7 +41,6 @@ from .teaching.movie import (default_snapshot_every, ending_with_result, validat
 
 __all__ = ["main", "ignore_interrupts"]
 
-PROG = "nstyle"
 OUTPUT_DIR = Path("outputs")
 
 
@@ -457,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         ignore_interrupts()
-        print(f"{PROG}: {_stopped(termination)}; nothing was written", file=sys.stderr)
+        print(nothing_written(_stopped(termination)), file=sys.stderr)
         return _exit_status(termination)
     except torch.cuda.OutOfMemoryError:
         print(f"{PROG}: error: the GPU ran out of memory; use a smaller --size or "

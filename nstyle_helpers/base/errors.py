@@ -23,6 +23,15 @@ __all__ = [
     "AssignmentError",
 ]
 
+#: The command line's name: its messages begin with it.
+PROG = "nstyle"
+
+
+def nothing_written(how: str) -> str:
+    """The one line the command line prints when a run stops (``how``: "interrupted", ...)
+    before it wrote anything. Here, free of torch, so that it can be said while torch loads."""
+    return f"{PROG}: {how}; nothing was written"
+
 
 class NstyleError(ValueError):
     """Base class: bad input or a failed run, with a message meant for the user."""
