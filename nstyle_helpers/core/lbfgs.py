@@ -40,6 +40,16 @@ at every step): on real ImageNet features {relu1_1}'s reconstruction of The Star
 moved from a relative loss of 0.53 to 0.49 in 40 steps (160 px). So where the loss went down
 over such a step, γ doubles; where a step went uphill, γ halves. Then {relu1_1} reached
 9·10⁻⁶ in 60 steps.
+
+Third, with ``bounds``, a value that sits at a bound while its gradient points outward is
+held there: its gradient counts as 0 (in the direction, the curvature pair and the first
+step) and so does its part of the step, so L-BFGS works on the free values only (the active
+set of a bound-constrained L-BFGS, as in L-BFGS-B; a held value is freed when its gradient
+turns inwards). Why: without it the directions keep pushing such pixels out of [0, 1], the
+clamp cancels that part of every step, and L-BFGS learns curvature from moves that never
+happened. Measured on real ImageNet features (Tübingen, 256 px, the tutorial's layers and
+weights, from the content image): the first quasi-Newton step overshot, pinned pixels at 0
+and 1, and the loss then stood at 310.7 after 600 evaluations.
 """
 
 from __future__ import annotations
@@ -67,6 +77,9 @@ class BatchLBFGS:
         image: the (N, ...) leaf tensor to optimise (``requires_grad``), changed in place.
         lr: the step length t (1: the quasi-Newton step).
         history_size: curvature pairs kept per image.
+        bounds: (low, high) that the caller clamps the image into after every step
+            (:func:`~nstyle_helpers.core.optimize.optimize` clamps into [0, 1]); a value at
+            a bound whose gradient points outward is then held there (module docstring).
 
     ``step(closure)`` calls ``closure()`` once (it must zero the gradient, compute the
     losses, call ``backward()`` on their sum and return the (N,) losses, one per image) and
@@ -74,10 +87,11 @@ class BatchLBFGS:
     """
 
     def __init__(self, image: torch.Tensor, *, lr: float = 1.0,
-                 history_size: int = HISTORY_SIZE):
+                 history_size: int = HISTORY_SIZE, bounds: tuple[float, float] | None = None):
         self.image = image
         self.lr = lr
         self.history_size = history_size
+        self.bounds = bounds
         n = image.shape[0]
         # Each list entry is (s, y, ρ): (N, D), (N, D), (N,).
         self.pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
@@ -101,11 +115,13 @@ class BatchLBFGS:
                                 f"({self.previous_loss.numel()}), not {losses.numel()}: "
                                 "BatchLBFGS judges each image's step on its own.")
         x = self.image.detach().flatten(1)  # (N, D)
-        gradient = self.image.grad.detach().flatten(1)
+        held = self._held(x, self.image.grad)
+        gradient = self.image.grad.detach().flatten(1).masked_fill(held, 0.0)
         # An image whose last step went uphill goes back and tries half that step.
         accepted = ~(losses > self.previous_loss)
         self._remember(x, gradient, accepted)
         direction, length = self._step(gradient, accepted)
+        direction = direction.masked_fill(held, 0.0)
         retry = ~accepted[:, None]
         length = torch.where(accepted, length, 0.5 * self.length)
         direction = torch.where(retry, self.direction, direction)
@@ -118,6 +134,15 @@ class BatchLBFGS:
         self.started |= accepted
         self.fresh &= ~accepted
         return loss
+
+    def _held(self, x: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
+        # (N, D) True where a value sits at a bound and descent (−g) points out of it: the
+        # clamp would only put it back (the active set of a bound-constrained L-BFGS).
+        if self.bounds is None:
+            return torch.zeros_like(x, dtype=torch.bool)
+        low, high = self.bounds
+        gradient = gradient.detach().flatten(1)
+        return ((x <= low) & (gradient > 0)) | ((x >= high) & (gradient < 0))
 
     def _step(self, gradient: torch.Tensor,
               accepted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

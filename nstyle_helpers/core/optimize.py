@@ -14,7 +14,8 @@ Pixel clamping policy: the pixels are optimised directly, in [0, 1], and *after 
 they are clamped back into [0, 1] (projected gradient descent). The paper does not say what it
 did; clamping keeps every intermediate image displayable and inside the range VGG19 was
 trained on. Within one L-BFGS step the trial points are not clamped, so the returned image is
-clamped once more.
+clamped once more. L-BFGS knows the bounds: a pixel at 0 or 1 whose gradient points outward is
+held there rather than pushed out and clamped back at every step (``BatchLBFGS(bounds=…)``).
 
 L-BFGS restarts: without a line search (as in the PyTorch tutorial and neural-style) a step can land
 far uphill, and from there L-BFGS may climb on: its curvature memory, learned from tiny late steps
@@ -161,7 +162,7 @@ def _check_settings(optimizer: str, steps: int, lr: float, snapshot_every: int) 
 def _make_optimizer(name: str, image: torch.Tensor, lr: float):
     if name == "adam":
         return torch.optim.Adam([image], lr=lr)
-    return BatchLBFGS(image, lr=lr)
+    return BatchLBFGS(image, lr=lr, bounds=(0.0, 1.0))  # _Run.step clamps into them
 
 
 def optimize(objective: Objective, init: torch.Tensor, *, optimizer: str = "lbfgs",
