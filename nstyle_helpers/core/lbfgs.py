@@ -115,8 +115,9 @@ class BatchLBFGS:
                                 f"({self.previous_loss.numel()}), not {losses.numel()}: "
                                 "BatchLBFGS judges each image's step on its own.")
         x = self.image.detach().flatten(1)  # (N, D)
-        held = self._held(x, self.image.grad)
-        gradient = self.image.grad.detach().flatten(1).masked_fill(held, 0.0)
+        gradient = self.image.grad.detach().flatten(1)
+        held = self._held(x, gradient)
+        gradient = gradient.masked_fill(held, 0.0)
         # An image whose last step went uphill goes back and tries half that step.
         accepted = ~(losses > self.previous_loss)
         self._remember(x, gradient, accepted)
@@ -141,7 +142,6 @@ class BatchLBFGS:
         if self.bounds is None:
             return torch.zeros_like(x, dtype=torch.bool)
         low, high = self.bounds
-        gradient = gradient.detach().flatten(1)
         return ((x <= low) & (gradient > 0)) | ((x >= high) & (gradient < 0))
 
     def _step(self, gradient: torch.Tensor,
