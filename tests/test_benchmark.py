@@ -462,3 +462,42 @@ def test_gpu_targets_are_judged_from_a_gpu_report(bench, good):
     assert [t["met"] for t in report["targets"]] == [good] * 4
     markdown = bench.markdown(report)
     assert "Matmul peak: bf16 400.0 TFLOP/s" in markdown and "| 2048x1363 | 9.50 |" in markdown
+
+
+def test_notebook_headers_take_the_real_feature_time_over_a_later_random_one(tmp_path):
+    notebooks = _load("notebooks")
+    source = ROOT / "notebooks" / "02_content_reconstruction.ipynb"
+    copy = tmp_path / source.name
+    copy.write_bytes(source.read_bytes())
+    notebooks.NOTEBOOKS = [copy]
+    row = {"notebook": copy.stem, "mode": "full", "loaded": False}
+    notebooks.update_headers([{**row, "seconds": 171.0, "weights": "real.pth"},
+                              {**row, "seconds": 60.0, "weights": "random"},
+                              {**row, "seconds": 300.0}])  # random: before the column
+    header = copy.read_text(encoding="utf-8")
+    assert "2.9 min" in header and "1.0 min" not in header and "5.0 min" not in header
+
+
+def test_a_published_notebook_has_its_outputs_and_no_timestamps_or_widget_state(tmp_path):
+    import nbformat
+    notebooks = _load("notebooks")
+    notebook = nbformat.v4.new_notebook(metadata={"widgets": {"state": {}},
+                                                  "language_info": {"name": "python", "version": "3.12.3"}})
+    cell = nbformat.v4.new_code_cell("1 + 1", execution_count=1, outputs=[
+        nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=1)])
+    cell.metadata["execution"] = {"iopub.status.busy": "2026-12-07T22:00:00Z"}
+    notebook.cells.append(cell)
+    notebooks.publish(notebook, tmp_path / "n.ipynb")
+    written = nbformat.read(tmp_path / "n.ipynb", as_version=4)
+    assert written.cells[0].outputs[0]["data"] == {"text/plain": "2"}
+    assert written.cells[0].metadata == {}
+    assert written.metadata == {"language_info": {"name": "python"}}
+
+
+@pytest.mark.parametrize("options", [["--mode", "full"], ["--mode", "quick", "--weights", "x"],
+                                     ["--mode", "full", "--load", "--weights", __file__]])
+def test_publishing_notebooks_refuses_random_weights_quick_mode_or_a_busy_machine(options,
+                                                                                  capsys):
+    with pytest.raises(SystemExit):
+        _load("notebooks").main([*options, "--publish"])
+    assert "--publish commits what a reader sees" in capsys.readouterr().err
