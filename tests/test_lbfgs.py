@@ -225,3 +225,32 @@ def test_a_value_held_at_a_bound_does_not_move():
     opt.step(closure)
     moved = x.detach() != before
     assert moved.tolist() == [[False, False, True, True, True]]
+
+
+@pytest.mark.parametrize("bounds", [None, (0.0, 1.0)])
+def test_with_bounds_no_step_is_longer_than_the_box(bounds):
+    # Σ (x² − 1)² from x = 0.05, as above: γ doubles until a step overshoots the minimum at 1
+    # by more than the box is wide. Within bounds (0, 1) no value moves by more than 1 in a
+    # step, and the run still ends at the minimum.
+    x = torch.full((2, 1, 2, 2), 0.05, dtype=F64, requires_grad=True)
+    opt = BatchLBFGS(x, bounds=bounds)
+
+    def closure():
+        x.grad = None
+        loss = (x ** 2 - 1).pow(2).flatten(1).sum(dim=1)
+        loss.sum().backward()
+        return loss.detach()
+
+    moves = []
+    for _ in range(60):
+        before = x.detach().clone()
+        opt.step(closure)
+        moves.append(float((x.detach() - before).abs().max()))
+        if bounds is not None:
+            with torch.no_grad():
+                x.clamp_(*bounds)
+    if bounds is None:
+        assert max(moves) > 1.5
+    else:
+        assert max(moves) <= 1.0 + 1e-12
+    assert_close(x.detach(), torch.ones_like(x), rtol=0, atol=1e-6)

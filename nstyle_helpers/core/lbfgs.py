@@ -50,6 +50,13 @@ clamp cancels that part of every step, and L-BFGS learns curvature from moves th
 happened. Measured on real ImageNet features (Tübingen, 256 px, the tutorial's layers and
 weights, from the content image): the first quasi-Newton step overshot, pinned pixels at 0
 and 1, and the loss then stood at 310.7 after 600 evaluations.
+
+Fourth, with ``bounds``, no step moves a value by more than the box is wide (high − low):
+t ← min(t, (high − low) / max|d|). A longer move lands outside the box whatever the start,
+so the clamp would undo most of it. Why: after γ has grown by doubling, L-BFGS proposed
+moves of 137 and 1.3·10⁴ pixel units (real ImageNet features, notebook 03's {relu1_1,
+relu2_1} from white noise, 160 px); 99 % of the pixels were clamped, the loss jumped from
+0.4 to 40, and halving the step back into the box took about 10 evaluations each time.
 """
 
 from __future__ import annotations
@@ -123,6 +130,7 @@ class BatchLBFGS:
         self._remember(x, gradient, accepted)
         direction, length = self._step(gradient, accepted)
         direction = direction.masked_fill(held, 0.0)
+        length = self._within_box(direction, length)
         retry = ~accepted[:, None]
         length = torch.where(accepted, length, 0.5 * self.length)
         direction = torch.where(retry, self.direction, direction)
@@ -143,6 +151,15 @@ class BatchLBFGS:
             return torch.zeros_like(x, dtype=torch.bool)
         low, high = self.bounds
         return ((x <= low) & (gradient > 0)) | ((x >= high) & (gradient < 0))
+
+    def _within_box(self, direction: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+        # (N,) step lengths shortened so that no value moves by more than the box is wide:
+        # a longer move would land outside [low, high] wherever it is, for the clamp to undo.
+        if self.bounds is None:
+            return length
+        low, high = self.bounds
+        largest = direction.abs().amax(1)
+        return torch.where(largest * length > high - low, (high - low) / largest, length)
 
     def _step(self, gradient: torch.Tensor,
               accepted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
