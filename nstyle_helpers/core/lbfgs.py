@@ -86,7 +86,8 @@ class BatchLBFGS:
         history_size: curvature pairs kept per image.
         bounds: (low, high) that the caller clamps the image into after every step
             (:func:`~nstyle_helpers.core.optimize.optimize` clamps into [0, 1]); a value at
-            a bound whose gradient points outward is then held there (module docstring).
+            a bound whose gradient points outward is then held there, and no step moves a
+            value by more than high − low (module docstring).
 
     ``step(closure)`` calls ``closure()`` once (it must zero the gradient, compute the
     losses, call ``backward()`` on their sum and return the (N,) losses, one per image) and
