@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="write the executed notebooks back with their outputs")
     parser.add_argument("--timeout", type=int, default=1800, help="per cell, in seconds")
     args = parser.parse_args(argv)
-    if args.publish and (args.load or args.mode != "full" or not Path(args.weights).is_file()):
+    weights = Path(args.weights)
+    if args.publish and (args.load or args.mode != "full" or not weights.is_file()):
         parser.error("--publish commits what a reader sees: give --mode full, no --load, and "
                      "--weights with the real-feature file")
     store = RESULTS / "notebooks.json"
@@ -131,7 +132,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode is None:
         parser.error("give --mode quick or --mode full (or --update-headers)")
     # Relative to the notebooks' folder, where the kernel runs (and as the outputs show it).
-    weights = Path(args.weights)
     os.environ["NSTYLE_WEIGHTS"] = (os.path.relpath(weights.resolve(), NOTEBOOKS[0].parent)
                                     if weights.is_file() else args.weights)
     os.environ.pop("NSTYLE_QUICK", None)

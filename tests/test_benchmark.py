@@ -481,8 +481,9 @@ def test_notebook_headers_take_the_real_feature_time_over_a_later_random_one(tmp
 def test_a_published_notebook_has_its_outputs_and_no_timestamps_or_widget_state(tmp_path):
     import nbformat
     notebooks = _load("notebooks")
+    python = {"name": "python", "version": "3.12.3"}
     notebook = nbformat.v4.new_notebook(metadata={"widgets": {"state": {}},
-                                                  "language_info": {"name": "python", "version": "3.12.3"}})
+                                                  "language_info": python})
     cell = nbformat.v4.new_code_cell("1 + 1", execution_count=1, outputs=[
         nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=1)])
     cell.metadata["execution"] = {"iopub.status.busy": "2026-12-07T22:00:00Z"}

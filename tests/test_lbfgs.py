@@ -144,6 +144,16 @@ def test_a_closure_that_sums_the_batch_gets_a_clear_error():
         BatchLBFGS(x).step(summed)
 
 
+def _quartic_closure(x, scale):
+    # scale · Σ (x² − 1)² per image: curves downwards near 0, its minimum at x = 1.
+    def closure():
+        x.grad = None
+        loss = scale * (x ** 2 - 1).pow(2).flatten(1).sum(dim=1)
+        loss.sum().backward()
+        return loss.detach()
+    return closure
+
+
 @pytest.mark.parametrize("scale", [1.0, 1e-6])
 def test_where_the_loss_curves_downwards_the_step_grows(scale):
     # scale · Σ (x² − 1)² from x = 0.05: near 0 the loss curves downwards (every sᵀy < 0), so
@@ -152,13 +162,7 @@ def test_where_the_loss_curves_downwards_the_step_grows(scale):
     # would need about 10⁶ times more steps at scale 10⁻⁶).
     x = torch.full((2, 1, 2, 2), 0.05, dtype=F64, requires_grad=True)
     opt = BatchLBFGS(x)
-
-    def closure():
-        x.grad = None
-        loss = scale * (x ** 2 - 1).pow(2).flatten(1).sum(dim=1)
-        loss.sum().backward()
-        return loss.detach()
-
+    closure = _quartic_closure(x, scale)
     for _ in range(60):
         opt.step(closure)
     assert_close(x.detach(), torch.ones_like(x), rtol=0, atol=1e-6)
@@ -234,13 +238,7 @@ def test_with_bounds_no_step_is_longer_than_the_box(bounds):
     # step, and the run still ends at the minimum.
     x = torch.full((2, 1, 2, 2), 0.05, dtype=F64, requires_grad=True)
     opt = BatchLBFGS(x, bounds=bounds)
-
-    def closure():
-        x.grad = None
-        loss = (x ** 2 - 1).pow(2).flatten(1).sum(dim=1)
-        loss.sum().backward()
-        return loss.detach()
-
+    closure = _quartic_closure(x, 1.0)
     moves = []
     for _ in range(60):
         before = x.detach().clone()
